@@ -1,0 +1,24 @@
+"""Manifests: the exact parameter names and shapes an official checkpoint must have."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+MANIFEST_DIR = Path(__file__).resolve().parent / "manifests"
+
+# Names of the bundled manifests (files ``manifests/manifest_<name>.json``, copied from the reference data).
+UNET_FULL = "unet_full"
+AUTOENCODER_FULL = "autoencoder_full"
+
+
+def read_manifest_file(path: Path) -> dict[str, tuple[int, ...]]:
+    """Read a manifest JSON (``{"state_dict": [{"key", "shape", ...}, ...]}``) into ``{key: shape}``."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    return {entry["key"]: tuple(entry["shape"]) for entry in data["state_dict"]}
+
+
+@lru_cache(maxsize=None)
+def bundled_manifest(name: str) -> dict[str, tuple[int, ...]]:
+    return read_manifest_file(MANIFEST_DIR / f"manifest_{name}.json")
