@@ -18,7 +18,8 @@ HOME_ENV = "SINSR_GUI_HOME"  # overrides every user folder (tests, portable inst
 def _user_dir(kind: str) -> Path:
     override = os.environ.get(HOME_ENV)
     if override:
-        path = Path(override) / kind
+        # A single root for everything: data (weights) at the root, the rest in sub-folders.
+        path = Path(override) if kind == "data" else Path(override) / kind
     else:
         getter = {
             "data": platformdirs.user_data_dir,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 MANIFEST_DIR = Path(__file__).resolve().parent / "manifests"
@@ -19,6 +19,6 @@ def read_manifest_file(path: Path) -> dict[str, tuple[int, ...]]:
     return {entry["key"]: tuple(entry["shape"]) for entry in data["state_dict"]}
 
 
-@lru_cache(maxsize=None)
+@cache
 def bundled_manifest(name: str) -> dict[str, tuple[int, ...]]:
     return read_manifest_file(MANIFEST_DIR / f"manifest_{name}.json")

@@ -1,0 +1,151 @@
+"""SinSRPipeline: official weights in, one-step x4 super-resolution out.
+
+Contract at this boundary: images are ``(N, 3, H, W)`` float tensors in [0, 1], RGB. The [-1, 1] range and the
+latent space exist only inside :mod:`sinsr_gui.diffusion`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from sinsr_gui.diffusion.schedule import ShiftSchedule
+from sinsr_gui.diffusion.sinsr_step import sinsr_single_step
+from sinsr_gui.engine.config import SinSRConfig
+from sinsr_gui.engine.devices import resolve_device, resolve_dtype
+from sinsr_gui.nn.unet import SwinUNet
+from sinsr_gui.nn.vqgan import VQAutoencoder
+from sinsr_gui.weights.checkpoint import load_checkpoint_into
+
+DEFAULT_SEED = 12345  # the official sampler's seed
+
+
+def reflect_pad_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Pad (N, C, h, w) on the right and bottom to (height, width) by mirroring without repeating the edge.
+
+    Identical to the official single ``F.pad(mode="reflect")`` whenever that works (pad < size). Where it
+    would fail (sides of 32 px or less need more padding than the image has), mirror repeatedly, which keeps
+    the image continuous; a 1-px side is repeated.
+    """
+    while x.shape[-2] < height or x.shape[-1] < width:
+        h, w = x.shape[-2:]
+        pad_h = min(height - h, max(h - 1, 0))
+        pad_w = min(width - w, max(w - 1, 0))
+        if pad_h == 0 and pad_w == 0:  # a 1-px side cannot be mirrored
+            x = F.pad(x, (0, width - w, 0, height - h), mode="replicate")
+            break
+        x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
+    return x
+
+
+def round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+class SinSRPipeline:
+    """The SinSR denoiser, autoencoder and schedule on one device and dtype."""
+
+    scale = 4
+
+    def __init__(self, config: SinSRConfig, unet: SwinUNet, autoencoder: VQAutoencoder, *,
+                 device: str | torch.device = "cpu", dtype: str | torch.dtype = torch.float32) -> None:
+        self.config = config
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        d = config.diffusion
+        self.schedule = ShiftSchedule.exponential(steps=d.steps, min_noise_level=d.min_noise_level,
+                                                  etas_end=d.etas_end, kappa=d.kappa, power=d.power)
+        self.unet = unet.eval().requires_grad_(False).to(self.device, self.dtype)
+        # As in the official half-precision mode, the time embedding and the output head stay float32.
+        self.unet.time_embed.float()
+        self.unet.out.float()
+        self.autoencoder = autoencoder.eval().requires_grad_(False).to(self.device, self.dtype)
+
+    # Construction -------------------------------------------------------------------------------------
+    @staticmethod
+    def build_modules(config: SinSRConfig) -> tuple[SwinUNet, VQAutoencoder]:
+        """Fresh (untrained) modules for ``config``, on the CPU in float32."""
+        return SwinUNet(**asdict(config.unet)), VQAutoencoder(**asdict(config.autoencoder))
+
+    @classmethod
+    def from_config(cls, config: SinSRConfig, *, device: str | torch.device = "cpu",
+                    dtype: str | torch.dtype = torch.float32, seed: int = 0) -> SinSRPipeline:
+        """Untrained weights (seeded), for tests and benchmarks."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            unet, autoencoder = cls.build_modules(config)
+        return cls(config, unet, autoencoder, device=device, dtype=dtype)
+
+    @classmethod
+    def from_checkpoints(cls, config: SinSRConfig, *, unet: str | os.PathLike[str],
+                         autoencoder: str | os.PathLike[str], device: str | torch.device = "cpu",
+                         dtype: str | torch.dtype = torch.float32) -> SinSRPipeline:
+        """Load official (or imported) checkpoint files strictly. Raises ``CheckpointError`` naming the file."""
+        unet_module, ae_module = cls.build_modules(config)
+        load_checkpoint_into(unet_module, unet)
+        load_checkpoint_into(ae_module, autoencoder)
+        return cls(config, unet_module, ae_module, device=device, dtype=dtype)
+
+    # Geometry and noise -------------------------------------------------------------------------------
+    @property
+    def size_multiple(self) -> int:
+        """LR sides are padded to multiples of this (64 for SinSR: the latent has the LR's size)."""
+        return self.unet.size_multiple
+
+    def padded_size(self, height: int, width: int) -> tuple[int, int]:
+        m = self.size_multiple
+        return round_up(height, m), round_up(width, m)
+
+    def noise_like_padded(self, batch: int, height: int, width: int,
+                          generator: torch.Generator | None = None) -> torch.Tensor:
+        """(batch, C_latent, Hp, Wp) float32 standard normal noise for an LR image of ``height x width``.
+
+        Drawn on the generator's device (the CPU by default) so a seed gives the same picture on any device.
+        """
+        hp, wp = self.padded_size(height, width)
+        if generator is None:
+            generator = torch.Generator().manual_seed(DEFAULT_SEED)
+        shape = (batch, self.config.autoencoder.embed_dim, hp, wp)
+        return torch.randn(shape, generator=generator, device=generator.device, dtype=torch.float32)
+
+    # Inference ----------------------------------------------------------------------------------------
+    def run_padded(self, lq_padded: torch.Tensor, noise: torch.Tensor,
+                   stages: dict[str, Any] | None = None) -> torch.Tensor:
+        """The single step on an already padded batch in [-1, 1]; returns (N, 3, 4Hp, 4Wp) float32, unclamped."""
+        return sinsr_single_step(
+            lq_padded.to(self.device, torch.float32), noise.to(self.device, torch.float32),
+            unet=self.unet, autoencoder=self.autoencoder, schedule=self.schedule,
+            scale_factor=self.config.diffusion.scale_factor, stages=stages,
+        )
+
+    @torch.inference_mode()
+    def upscale(self, lr: torch.Tensor, noise: torch.Tensor | None = None,
+                generator: torch.Generator | None = None, return_stages: bool = False):
+        """Super-resolve ``lr`` (N, 3, H, W) in [0, 1] to (N, 3, 4H, 4W) in [0, 1], in one piece.
+
+        ``noise`` is (N, 3, Hp, Wp) with Hp, Wp the sizes rounded up to 64; without it, noise is drawn from
+        ``generator`` (default: seeded with 12345). With ``return_stages`` a dict of every intermediate
+        tensor is returned instead (keys as in the reference golden data, plus ``final_01`` and ``noise``).
+        For large photos use :func:`sinsr_gui.engine.tiling.upscale_tiled`, which bounds memory.
+        """
+        if lr.ndim != 4 or lr.shape[1] != 3:
+            raise ValueError(f"expected an (N, 3, H, W) batch, got shape {tuple(lr.shape)}")
+        n, _, h, w = lr.shape
+        hp, wp = self.padded_size(h, w)
+        if noise is None:
+            noise = self.noise_like_padded(n, h, w, generator)
+        elif tuple(noise.shape) != (n, self.config.autoencoder.embed_dim, hp, wp):
+            raise ValueError(f"noise must have shape {(n, self.config.autoencoder.embed_dim, hp, wp)}")
+        y = (lr.to(self.device, torch.float32) - 0.5) / 0.5
+        lq_padded = reflect_pad_to(y, hp, wp)
+        stages: dict[str, Any] | None = {} if return_stages else None
+        decoded = self.run_padded(lq_padded, noise, stages)
+        final = decoded[:, :, : 4 * h, : 4 * w].clamp(-1, 1) * 0.5 + 0.5
+        if stages is None:
+            return final
+        stages.update(final_01=final, noise=noise)
+        return stages
