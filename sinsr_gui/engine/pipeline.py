@@ -112,7 +112,22 @@ class SinSRPipeline:
         shape = (batch, self.config.autoencoder.embed_dim, hp, wp)
         return torch.randn(shape, generator=generator, device=generator.device, dtype=torch.float32)
 
+    def noise_field(self, batch: int, height: int, width: int,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+        """The tiler's whole-image noise field: the same tensor :meth:`upscale` draws for this size."""
+        return self.noise_like_padded(batch, height, width, generator)
+
     # Inference ----------------------------------------------------------------------------------------
+    def run_tiles(self, tiles: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
+        """Tiler interface: (B, 3, h, w) in [0, 1] and their noise slices -> (B, 3, 4h, 4w) in [0, 1]."""
+        _, _, h, w = tiles.shape
+        hp, wp = self.padded_size(h, w)
+        if noise is None:
+            raise ValueError("SinSR needs the noise slice of each tile")
+        lq_padded = reflect_pad_to((tiles.to(self.device, torch.float32) - 0.5) / 0.5, hp, wp)
+        decoded = self.run_padded(lq_padded, noise[:, :, :hp, :wp])
+        return decoded[:, :, : 4 * h, : 4 * w].clamp(-1, 1) * 0.5 + 0.5
+
     def run_padded(self, lq_padded: torch.Tensor, noise: torch.Tensor,
                    stages: dict[str, Any] | None = None) -> torch.Tensor:
         """The single step on an already padded batch in [-1, 1]; returns (N, 3, 4Hp, 4Wp) float32, unclamped."""

@@ -1,0 +1,239 @@
+"""Seamless tiled super-resolution with bounded memory, progress and cancel.
+
+The whole photo never goes through the model at once. It is cut into overlapping tiles of one size, which
+are run in batches and blended with a raised-cosine window over each overlap, so no seam shows. The
+blend weights of a tile grid are separable, so the normalisation needs only two 1-D arrays rather than an
+image-sized weight canvas: extra memory is one batch of tiles, whatever the photo size.
+
+The noise of the diffusion prior is drawn once for the whole image (one seeded field) and each tile takes its
+slice, so overlapping tiles agree and a seed gives the same photo whatever the tile size, batch or order.
+
+The engine is a generator: :func:`iter_upscale` yields ``(tiles_done, tiles_total)`` between batches and
+returns the result; closing it or setting ``cancel`` stops the work within one batch.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+
+TileProgress = tuple[int, int]
+
+
+class UpscaleCancelled(Exception):
+    """The user cancelled; nothing was written."""
+
+
+class OutOfMemory(Exception):
+    """Even the smallest tile did not fit in the device's memory; the message says what to try."""
+
+
+class TileModel(Protocol):
+    """What the tiler needs from a model (SinSR or the built-in compact model)."""
+
+    scale: int
+    device: torch.device
+
+    @property
+    def size_multiple(self) -> int: ...
+
+    def noise_field(self, batch: int, height: int, width: int,
+                    generator: torch.Generator | None) -> torch.Tensor | None:
+        """Noise for a whole (height x width) LR image, or None for a deterministic model."""
+
+    def run_tiles(self, tiles: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
+        """(B, 3, h, w) in [0, 1] (+ noise slices) -> (B, 3, scale·h, scale·w) in [0, 1], clamped."""
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A tile in LR pixels: rows ``y0:y0+height``, columns ``x0:x0+width``."""
+
+    y0: int
+    x0: int
+    height: int
+    width: int
+
+
+def axis_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Evenly spread tile starts along one axis so that neighbours overlap by at least ``overlap``.
+
+    All tiles have the same size ``min(tile, length)``, which lets every tile of a photo share one batch shape.
+    """
+    if length <= tile:
+        return [0]
+    stride = tile - overlap
+    count = math.ceil((length - tile) / stride) + 1
+    return [round(i * (length - tile) / (count - 1)) for i in range(count)]
+
+
+def plan_tiles(height: int, width: int, tile: int, overlap: int) -> list[Tile]:
+    """Row-major list of tiles covering an LR image."""
+    if overlap >= tile:
+        raise ValueError("the tile overlap must be smaller than the tile")
+    th, tw = min(tile, height), min(tile, width)
+    return [Tile(y, x, th, tw) for y in axis_starts(height, tile, overlap) for x in axis_starts(width, tile, overlap)]
+
+
+def _ramp(n: int) -> np.ndarray:
+    """Raised-cosine ramp rising from near 0 to near 1 over ``n`` samples; ``ramp + ramp[::-1] == 1``."""
+    return (0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / n)).astype(np.float32)
+
+
+def axis_weights(starts: list[int], size: int, scale: int) -> list[np.ndarray]:
+    """Per-tile 1-D blend windows in output pixels: 1 inside, raised-cosine over each overlap with a neighbour."""
+    weights = []
+    for i, start in enumerate(starts):
+        w = np.ones(size * scale, dtype=np.float32)
+        if i > 0:
+            n = (starts[i - 1] + size - start) * scale
+            w[:n] = _ramp(n)
+        if i + 1 < len(starts):
+            n = (start + size - starts[i + 1]) * scale
+            w[size * scale - n:] *= _ramp(n)[::-1]
+        weights.append(w)
+    return weights
+
+
+def _is_oom(exc: BaseException) -> bool:
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def _empty_cache(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.type == "mps" and hasattr(torch, "mps"):
+        torch.mps.empty_cache()
+
+
+@dataclass
+class TilingOptions:
+    tile: int = 128  # LR pixels; a multiple of the model's size multiple
+    overlap: int = 16  # LR pixels
+    batch_size: int = 1
+    min_tile: int = 64  # the floor when halving after an out-of-memory error
+
+
+def iter_upscale(
+    model: TileModel,
+    lr: np.ndarray | torch.Tensor,
+    options: TilingOptions | None = None,
+    *,
+    generator: torch.Generator | None = None,
+    noise: torch.Tensor | None = None,
+    cancel: threading.Event | None = None,
+) -> Generator[TileProgress, None, np.ndarray]:
+    """Upscale one LR image tile by tile.
+
+    Args:
+        lr: (H, W, 3) float32 numpy array or (1, 3, H, W) tensor, RGB in [0, 1].
+        noise: optional (1, C, Hn, Wn) noise field covering the image (Hn >= H, Wn >= W, rounded up to the
+            size multiple); by default it is drawn from ``generator``.
+    Yields:
+        ``(tiles_done, tiles_total)`` after each batch (and ``(0, total)`` first).
+    Returns:
+        (scale·H, scale·W, 3) float32 numpy array in [0, 1].
+    """
+    opts = options or TilingOptions()
+    image = torch.as_tensor(lr)
+    if image.ndim == 3:
+        image = image.permute(2, 0, 1)[None]
+    image = image.float()
+    _, _, height, width = image.shape
+    if noise is None:
+        noise = model.noise_field(1, height, width, generator)
+    scale = model.scale
+    multiple = model.size_multiple
+    tile = max(multiple, opts.tile // multiple * multiple)  # interior tiles then need no padding
+    tiles = plan_tiles(height, width, tile, min(opts.overlap, tile // 2))
+    out = np.zeros((height * scale, width * scale, 3), dtype=np.float32)
+    th, tw = tiles[0].height, tiles[0].width
+    ys = sorted({t.y0 for t in tiles})
+    xs = sorted({t.x0 for t in tiles})
+    wy = dict(zip(ys, axis_weights(ys, th, scale)))
+    wx = dict(zip(xs, axis_weights(xs, tw, scale)))
+    total = len(tiles)
+    yield 0, total
+    done = 0
+    batch_size = max(1, opts.batch_size)
+    while done < total:
+        if cancel is not None and cancel.is_set():
+            raise UpscaleCancelled("Cancelled.")
+        batch = tiles[done:done + batch_size]
+        results = _run_with_fallback(model, image, noise, batch, opts)
+        for t, res in zip(batch, results):
+            window = wy[t.y0][:, None, None] * wx[t.x0][None, :, None]
+            region = out[t.y0 * scale:(t.y0 + th) * scale, t.x0 * scale:(t.x0 + tw) * scale]
+            region += res * window
+        done += len(batch)
+        yield done, total
+    # Normalise by the (separable) sum of the windows; it is exactly 1 wherever two ramps meet.
+    norm_y = np.zeros(height * scale, dtype=np.float32)
+    norm_x = np.zeros(width * scale, dtype=np.float32)
+    for y in ys:
+        norm_y[y * scale:(y + th) * scale] += wy[y]
+    for x in xs:
+        norm_x[x * scale:(x + tw) * scale] += wx[x]
+    for row0 in range(0, out.shape[0], 256):  # in bands, to avoid a full-size temporary
+        band = out[row0:row0 + 256]
+        band /= norm_y[row0:row0 + 256, None, None]
+        band /= norm_x[None, :, None]
+    np.clip(out, 0.0, 1.0, out=out)
+    return out
+
+
+def _slice_noise(noise: torch.Tensor | None, t: Tile, model: TileModel) -> torch.Tensor | None:
+    if noise is None:
+        return None
+    m = model.size_multiple
+    hp, wp = -(-t.height // m) * m, -(-t.width // m) * m
+    return noise[:, :, t.y0:t.y0 + hp, t.x0:t.x0 + wp]
+
+
+def _run_batch(model: TileModel, image: torch.Tensor, noise: torch.Tensor | None, batch: list[Tile]) -> list[np.ndarray]:
+    crops = torch.cat([image[:, :, t.y0:t.y0 + t.height, t.x0:t.x0 + t.width] for t in batch])
+    noises = None if noise is None else torch.cat([_slice_noise(noise, t, model) for t in batch])
+    with torch.inference_mode():
+        hr = model.run_tiles(crops, noises)
+    return list(hr.float().permute(0, 2, 3, 1).cpu().numpy())
+
+
+def _run_with_fallback(model: TileModel, image: torch.Tensor, noise: torch.Tensor | None, batch: list[Tile],
+                       opts: TilingOptions) -> list[np.ndarray]:
+    """Run a batch; on out-of-memory retry one tile at a time, then split the tile into half-size tiles."""
+    try:
+        return _run_batch(model, image, noise, batch)
+    except Exception as exc:  # noqa: BLE001 - only out-of-memory errors are handled, the rest re-raised
+        if not _is_oom(exc):
+            raise
+        _empty_cache(model.device)
+    if len(batch) > 1:
+        return [r for t in batch for r in _run_with_fallback(model, image, noise, [t], opts)]
+    t = batch[0]
+    half = max(model.size_multiple, (max(t.height, t.width) // 2) // model.size_multiple * model.size_multiple)
+    if half < opts.min_tile or half >= max(t.height, t.width):
+        raise OutOfMemory(
+            f"Not enough {model.device.type.upper()} memory even for a {max(t.height, t.width)} px tile. "
+            "Close other programs, choose a smaller tile size, or run on the CPU."
+        )
+    sub_image = image[:, :, t.y0:t.y0 + t.height, t.x0:t.x0 + t.width]
+    sub_noise = _slice_noise(noise, t, model)
+    sub_opts = TilingOptions(tile=half, overlap=min(opts.overlap, half // 4), batch_size=1, min_tile=opts.min_tile)
+    return [run_to_completion(iter_upscale(model, sub_image, sub_opts, noise=sub_noise))]
+
+
+def run_to_completion(gen: Generator[TileProgress, None, np.ndarray]) -> np.ndarray:
+    """Drain an :func:`iter_upscale` generator and return its result (for callers that need no progress)."""
+    try:
+        while True:
+            next(gen)
+    except StopIteration as stop:
+        return stop.value
