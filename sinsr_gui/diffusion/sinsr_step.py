@@ -37,12 +37,14 @@ def sinsr_single_step(
         (N, 3, 4h, 4w) float32, roughly [-1, 1], not clamped.
     """
     record = stages if stages is not None else {}
-    ae_dtype = autoencoder.quant_conv.weight.dtype
+    # Each stage runs in the dtype its weights have (see SinSRPipeline's precision policy).
+    encoder_dtype = autoencoder.quant_conv.weight.dtype
+    decoder_dtype = autoencoder.post_quant_conv.weight.dtype
     t = schedule.steps - 1
 
     # 1. Bicubic x4 in float32 (the official code upsamples before any cast), then encode. No quantisation.
     bicubic_up = F.interpolate(lq, scale_factor=4, mode="bicubic")
-    z_y = autoencoder.encode(bicubic_up.to(ae_dtype)).float() * scale_factor
+    z_y = autoencoder.encode(bicubic_up.to(encoder_dtype)).float() * scale_factor
 
     # 2. The prior sample at the last step, scaled to unit variance for the network.
     x_T = z_y + schedule.prior_noise_scale(t).to(lq.device) * noise
@@ -52,9 +54,9 @@ def sinsr_single_step(
     timesteps = torch.full((lq.shape[0],), t, dtype=torch.long, device=lq.device)
     pred_x0 = unet(x_in, timesteps, lq).float()
 
-    # 4. Decode: nearest-codebook quantisation (exact float32), then the decoder.
-    quantized, indices = autoencoder.quantize((pred_x0 / scale_factor).to(ae_dtype))
-    decoded = autoencoder.decode_quantized(quantized).float()
+    # 4. Decode: nearest-codebook quantisation (exact float32, from the float32 prediction), then the decoder.
+    quantized, indices = autoencoder.quantize(pred_x0 / scale_factor)
+    decoded = autoencoder.decode_quantized(quantized.to(decoder_dtype)).float()
 
     if stages is not None:
         record.update(

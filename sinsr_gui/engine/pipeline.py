@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from sinsr_gui.diffusion.schedule import ShiftSchedule
 from sinsr_gui.diffusion.sinsr_step import sinsr_single_step
 from sinsr_gui.engine.config import SinSRConfig
-from sinsr_gui.engine.devices import resolve_device, resolve_dtype
+from sinsr_gui.engine.devices import StagePrecision, resolve_device, stage_precision
 from sinsr_gui.nn.unet import SwinUNet
 from sinsr_gui.nn.vqgan import VQAutoencoder
 from sinsr_gui.weights.checkpoint import load_checkpoint_into
@@ -55,15 +55,23 @@ class SinSRPipeline:
                  device: str | torch.device = "cpu", dtype: str | torch.dtype = torch.float32) -> None:
         self.config = config
         self.device = resolve_device(device)
-        self.dtype = resolve_dtype(dtype, self.device)
         d = config.diffusion
         self.schedule = ShiftSchedule.exponential(steps=d.steps, min_noise_level=d.min_noise_level,
                                                   etas_end=d.etas_end, kappa=d.kappa, power=d.power)
-        self.unet = unet.eval().requires_grad_(False).to(self.device, self.dtype)
+        self.precision = stage_precision(dtype, self.device)
+        p = self.precision
+        self.unet = unet.eval().requires_grad_(False).to(self.device)
+        self.unet.to(p.unet)
         # As in the official half-precision mode, the time embedding and the output head stay float32.
         self.unet.time_embed.float()
         self.unet.out.float()
-        self.autoencoder = autoencoder.eval().requires_grad_(False).to(self.device, self.dtype)
+        ae = autoencoder.eval().requires_grad_(False).to(self.device)
+        ae.encoder.to(p.encoder)
+        ae.quant_conv.to(p.encoder)
+        ae.post_quant_conv.to(p.decoder)
+        ae.decoder.to(p.decoder)
+        # The codebook is never rounded: the nearest-code search is exact float32 in every mode.
+        self.autoencoder = ae
 
     # Construction -------------------------------------------------------------------------------------
     @staticmethod
