@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from sinsr_gui.diffusion.schedule import ShiftSchedule
 from sinsr_gui.diffusion.sinsr_step import sinsr_single_step
 from sinsr_gui.engine.config import SinSRConfig
-from sinsr_gui.engine.devices import StagePrecision, resolve_device, stage_precision
+from sinsr_gui.engine.devices import resolve_device, stage_precision
 from sinsr_gui.nn.unet import SwinUNet
 from sinsr_gui.nn.vqgan import VQAutoencoder
 from sinsr_gui.weights.checkpoint import load_checkpoint_into

@@ -1,0 +1,61 @@
+"""How much memory a device has free, and the tile size that fits in it."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+
+import torch
+
+# Measured peak memory per tile (bytes), by model kind: a + b·(LR tile side)² for the full SinSR v1 model
+# in float32 on the CPU (docs/memory.md); reduced precision needs less, so this is conservative.
+SINSR_TILE_BYTES = (1.1e9, 60_000.0)
+COMPACT_TILE_BYTES = (0.05e9, 6_000.0)
+CANDIDATE_TILES = (512, 448, 384, 320, 256, 192, 128, 64)
+
+
+def available_bytes(device: torch.device) -> int:
+    """Free memory on ``device``: ``torch.cuda.mem_get_info`` on CUDA, available RAM for the CPU and MPS."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    return available_ram()
+
+
+def available_ram() -> int:
+    if sys.platform.startswith("linux"):
+        try:
+            with open("/proc/meminfo", encoding="ascii") as fh:
+                for line in fh:
+                    if line.startswith("MemAvailable:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    if sys.platform == "win32":
+        class _Status(ctypes.Structure):
+            _fields_ = [("length", ctypes.c_ulong), ("load", ctypes.c_ulong), ("total", ctypes.c_ulonglong),
+                        ("avail", ctypes.c_ulonglong), ("total_page", ctypes.c_ulonglong),
+                        ("avail_page", ctypes.c_ulonglong), ("total_virtual", ctypes.c_ulonglong),
+                        ("avail_virtual", ctypes.c_ulonglong), ("avail_ext", ctypes.c_ulonglong)]
+
+        status = _Status()
+        status.length = ctypes.sizeof(_Status)
+        if ctypes.windll.kernel32.GlobalMemoryStatusEx(ctypes.byref(status)):  # type: ignore[attr-defined]
+            return int(status.avail)
+    try:  # macOS and other Unixes: free pages (an underestimate on macOS, which is the safe side)
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 4 * 1024**3
+
+
+def auto_tile_size(device: torch.device, *, kind: str, batch: int = 1, budget_fraction: float = 0.6,
+                   free_bytes: int | None = None) -> int:
+    """The largest candidate LR tile whose estimated peak fits in ``budget_fraction`` of the free memory."""
+    a, b = SINSR_TILE_BYTES if kind == "sinsr" else COMPACT_TILE_BYTES
+    free = available_bytes(device) if free_bytes is None else free_bytes
+    budget = free * budget_fraction
+    for tile in CANDIDATE_TILES:
+        if a + batch * b * tile * tile <= budget:
+            return tile
+    return CANDIDATE_TILES[-1]

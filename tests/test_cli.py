@@ -1,0 +1,120 @@
+"""sinsr-upscale end to end on real files, with the reference case_a checkpoints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from sinsr_gui import cli
+from sinsr_gui.engine import SinSRPipeline
+from tests.conftest import CASE_A
+
+CKPT = ["--unet", str(CASE_A / "unet_ckpt.pth"), "--autoencoder", str(CASE_A / "autoencoder_ckpt.pth"),
+        "--config", str(CASE_A / "config.json"), "--dtype", "fp32", "--no-progress"]
+
+
+def make_png(path, w, h, seed=0, mode="RGB"):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([xx * 255 / max(w, 1), yy * 255 / max(h, 1), (xx + yy) * 127 / max(w + h, 1)], -1)
+    arr = np.clip(base + rng.normal(0, 8, base.shape), 0, 255).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).convert(mode).save(path)
+    return path
+
+
+def test_upscale_matches_the_pipeline_api(tmp_path, case_a_config):
+    src = make_png(tmp_path / "in" / "photo.png", 40, 36)
+    assert cli.main([str(src), "-o", str(tmp_path / "out"), "--seed", "5", *CKPT]) == 0
+    out = tmp_path / "out" / "photo_x4.png"
+    with Image.open(out) as im:
+        assert im.size == (160, 144)
+        got = np.asarray(im.convert("RGB"))
+    pipe = SinSRPipeline.from_checkpoints(case_a_config, unet=CASE_A / "unet_ckpt.pth",
+                                          autoencoder=CASE_A / "autoencoder_ckpt.pth")
+    lr = torch.from_numpy(np.asarray(Image.open(src).convert("RGB"), dtype=np.float32) / 255).permute(2, 0, 1)[None]
+    ref = pipe.upscale(lr, generator=torch.Generator().manual_seed(5))[0].permute(1, 2, 0).numpy()
+    ref8 = np.round(ref * 255).astype(np.uint8)
+    assert np.mean(np.abs(got.astype(int) - ref8.astype(int)) <= 1) > 0.999
+
+
+def test_folders_are_mirrored_and_a_bad_file_does_not_stop_the_batch(tmp_path, capsys):
+    root = tmp_path / "album"
+    make_png(root / "a.png", 20, 12)
+    make_png(root / "trip" / "b.png", 9, 17, seed=1)
+    (root / "trip" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    code = cli.main([str(root), "-o", str(tmp_path / "out"), *CKPT])
+    assert code == 1  # one failure -> non-zero
+    assert (tmp_path / "out" / "a_x4.png").exists()
+    with Image.open(tmp_path / "out" / "trip" / "b_x4.png") as im:
+        assert im.size == (36, 68)
+    assert not (tmp_path / "out" / "trip" / "broken_x4.png").exists()
+    err = capsys.readouterr().err
+    assert "Done: 2, skipped: 0, failed: 1." in err and "broken.jpg" in err
+
+
+@pytest.mark.parametrize("scale,size", [(2, (26, 14)), (3, (39, 21)), (4, (52, 28))])
+def test_output_size_is_exactly_round_scale_times_input(tmp_path, scale, size):
+    src = make_png(tmp_path / "odd.png", 13, 7)
+    assert cli.main([str(src), "-o", str(tmp_path), "--scale", str(scale), *CKPT]) == 0
+    with Image.open(tmp_path / f"odd_x{scale}.png") as im:
+        assert im.size == size
+
+
+def test_skip_existing_and_never_overwrite_inputs(tmp_path, capsys):
+    src = make_png(tmp_path / "p.png", 16, 16)
+    before = src.read_bytes()
+    # Output named exactly like the input, in the same folder: a new name is chosen, the input is untouched.
+    assert cli.main([str(src), "--name", "{stem}", *CKPT]) == 0
+    assert src.read_bytes() == before
+    assert (tmp_path / "p (1).png").exists()
+    # Even --overwrite never writes over an input.
+    assert cli.main([str(src), "--name", "{stem}", "--overwrite", *CKPT]) == 1
+    assert src.read_bytes() == before
+    assert "input" in capsys.readouterr().err
+    assert cli.main([str(src), "--skip-existing", *CKPT]) == 0
+    assert cli.main([str(src), "--skip-existing", *CKPT]) == 0
+    assert "skipped: 1" in capsys.readouterr().err
+
+
+def test_missing_sinsr_weights_say_how_to_get_them(tmp_path, capsys):
+    src = make_png(tmp_path / "p.png", 8, 8)
+    assert cli.main([str(src), "--model", "sinsr", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "sinsr-upscale weights download sinsr_v1" in err and "weights import" in err
+
+
+def test_ctrl_c_stops_cleanly_without_partial_outputs(tmp_path, monkeypatch, capsys):
+    make_png(tmp_path / "in" / "a.png", 16, 16)
+    make_png(tmp_path / "in" / "b.png", 16, 16, seed=2)
+    import sinsr_gui.engine.jobs as jobs
+
+    real = jobs.iter_process_file
+    calls = {"n": 0}
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            yield (0, 4)
+            raise KeyboardInterrupt
+        return (yield from real(*args, **kwargs))
+
+    monkeypatch.setattr(jobs, "iter_process_file", interrupted)
+    code = cli.main([str(tmp_path / "in"), "-o", str(tmp_path / "out"), *CKPT])
+    assert code == 130
+    outs = sorted(p.name for p in (tmp_path / "out").rglob("*"))
+    assert outs == ["a_x4.png"]  # the finished image is kept, nothing partial (no temp files)
+    assert "Stopped" in capsys.readouterr().err
+
+
+def test_weights_subcommand_is_dispatched(capsys):
+    assert cli.main(["weights", "path"]) == 0
+    assert "weights" in capsys.readouterr().out
+
+
+def test_unknown_format_is_a_usage_error(tmp_path, capsys):
+    src = make_png(tmp_path / "p.png", 8, 8)
+    assert cli.main([str(src), "--format", "gif", *CKPT]) == 2
+    assert "gif" in capsys.readouterr().err.lower()
