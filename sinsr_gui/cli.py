@@ -89,9 +89,8 @@ def _tiling_for(model, args) -> TilingOptions:
 def run_upscale(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from sinsr_gui.engine import imageio
+    from sinsr_gui.engine import imageio, jobs
     from sinsr_gui.engine.devices import DeviceError
-    from sinsr_gui.engine import jobs
     from sinsr_gui.engine.models import ModelRequest, ModelUnavailable, load_model
     from sinsr_gui.engine.tiling import OutOfMemory, UpscaleCancelled
     from sinsr_gui.weights.checkpoint import CheckpointError
