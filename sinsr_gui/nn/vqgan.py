@@ -17,7 +17,7 @@ from sinsr_gui.nn.common import group_norm
 
 _AE_NORM_EPS = 1e-6
 # Latent vectors per chunk in the nearest-codebook search: bounds its memory to chunk x codebook floats.
-QUANTIZER_CHUNK = 16384
+QUANTIZER_CHUNK = 2048
 
 
 class ResnetBlock(nn.Module):
