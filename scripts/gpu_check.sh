@@ -13,5 +13,5 @@ export PYTHONPATH=".:${PYTHONPATH:-}" PYTHONUNBUFFERED=1
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; python3 -c "import torch; print('torch', torch.__version__, torch.version.cuda)"; } | tee "$OUT/env.txt"
 python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py -s 2>&1 | tee "$OUT/gpu_tests.txt"
 python3 -m sinsr_gui.bench --device cuda --tiles 64 128 256 --runs 7 --photo --json "$OUT/bench_gpu.json" 2>&1 | tee "$OUT/bench_gpu.txt"
-timeout 240 python3 -m sinsr_gui.bench --device cuda --tiles 64 256 --runs 7 --variants fp32 bf16+compile auto+compile --compile --json "$OUT/bench_gpu_compile.json" 2>&1 | tee "$OUT/bench_gpu_compile.txt"
+timeout 300 python3 -m sinsr_gui.bench --device cuda --tiles 64 256 --runs 7 --variants fp32 fp16 fp16+compile fp16+graphs --compile --json "$OUT/bench_gpu_compile.json" 2>&1 | tee "$OUT/bench_gpu_compile.txt"
 echo "gpu_check done"

@@ -49,8 +49,7 @@ def test_reduced_precision_runs_and_reports_its_accuracy(case_a_config, golden, 
     mse = torch.mean((out["final_01"] - ref["final_01"]) ** 2).item()
     agreement = (out["codebook_indices"] == ref["codebook_indices"]).float().mean().item()
     print(f"{dtype}: PSNR vs fp32 {10 * math.log10(1 / mse) if mse else math.inf:.1f} dB, codes {agreement:.4f}")
-    if dtype == "auto":  # encoder and denoiser stay fp32, so the codes are exactly the fp32 ones
-        assert agreement == 1.0
+    if dtype in ("auto", torch.float16):  # auto is fp16 on CUDA: the accuracy bound is 40 dB against fp32
         assert 10 * math.log10(1 / mse) > 40
 
 
@@ -70,4 +69,4 @@ def test_tiled_run_on_gpu(tiny_pipeline):
     img = torch.rand(70, 90, 3).numpy()
     out = run_to_completion(iter_upscale(pipe, img, TilingOptions(tile=32, overlap=16, batch_size=4),
                                          generator=torch.Generator().manual_seed(0)))
-    assert out.shape == (280, 360, 3) and 0 <= out.min() and out.max() <= 1
+    assert out.shape == (280, 360, 3) and out.min() >= 0 and out.max() <= 1

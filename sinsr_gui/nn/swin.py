@@ -43,6 +43,7 @@ def _mask_cached(height: int, width: int, window: int, shift: int, device: torch
     return mask.reshape(windows_down * windows_across, tokens, tokens)
 
 
+@torch.compiler.disable  # a cached constant: keep it out of compiled graphs (inductor also mis-compiles it)
 def shifted_window_mask(height: int, width: int, window: int, shift: int, device: torch.device) -> torch.Tensor:
     """The attention mask the official code adds for a shifted block on a ``height x width`` map.
 

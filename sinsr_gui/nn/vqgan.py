@@ -18,6 +18,8 @@ from sinsr_gui.nn.common import group_norm
 _AE_NORM_EPS = 1e-6
 # Latent vectors per chunk in the nearest-codebook search: bounds its memory to chunk x codebook floats.
 QUANTIZER_CHUNK = 2048
+# Query positions per chunk in the autoencoder's global attention (bounds the score matrix to chunk x HW).
+ATTENTION_QUERY_CHUNK = 4096
 
 
 class ResnetBlock(nn.Module):
@@ -62,7 +64,12 @@ class AttnBlock(nn.Module):
         def tokens(t: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, 1, HW, C)
             return t.reshape(b, c, h * w).transpose(1, 2).unsqueeze(1)
 
-        out = F.scaled_dot_product_attention(tokens(self.q(y)), tokens(self.k(y)), tokens(self.v(y)))
+        q, k, v = tokens(self.q(y)), tokens(self.k(y)), tokens(self.v(y))
+        # Queries in chunks: exact (softmax is per query), and memory stays bounded even where no fused kernel
+        # supports this head size (512) and attention falls back to materialising the score matrix.
+        chunks = [F.scaled_dot_product_attention(q[:, :, i:i + ATTENTION_QUERY_CHUNK], k, v)
+                  for i in range(0, h * w, ATTENTION_QUERY_CHUNK)]
+        out = chunks[0] if len(chunks) == 1 else torch.cat(chunks, dim=2)
         out = out.squeeze(1).transpose(1, 2).reshape(b, c, h, w)
         return x + self.proj_out(out)
 
