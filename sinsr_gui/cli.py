@@ -75,15 +75,10 @@ class Summary:
 
 
 def _tiling_for(model, args) -> TilingOptions:
-    from sinsr_gui.engine.memory import auto_tile_size
-    from sinsr_gui.engine.tiling import TilingOptions
+    from sinsr_gui.engine.memory import default_tiling
 
-    if str(args.tile).lower() == "auto":
-        tile = auto_tile_size(model.device, kind=model.kind, batch=args.batch)
-    else:
-        tile = int(args.tile)
-    overlap = args.overlap if args.overlap is not None else (32 if model.kind == "compact" else max(16, tile // 8))
-    return TilingOptions(tile=tile, overlap=overlap, batch_size=args.batch)
+    tile = None if str(args.tile).lower() == "auto" else int(args.tile)
+    return default_tiling(model, tile=tile, overlap=args.overlap, batch=args.batch)
 
 
 def run_upscale(args: argparse.Namespace) -> int:

@@ -59,3 +59,16 @@ def auto_tile_size(device: torch.device, *, kind: str, batch: int = 1, budget_fr
         if a + batch * b * tile * tile <= budget:
             return tile
     return CANDIDATE_TILES[-1]
+
+
+def default_tiling(model, *, tile: int | None = None, overlap: int | None = None, batch: int = 1):
+    """The tiling the CLI and the app use: ``tile``/``overlap`` None or 0 mean automatic.
+
+    Automatic tile: the largest that fits the device's free memory. Automatic overlap: 32 LR px for the
+    compact model (more than its receptive radius of 18) and 1/8 of the tile (at least 16) for SinSR.
+    """
+    from sinsr_gui.engine.tiling import TilingOptions
+
+    tile = tile or auto_tile_size(model.device, kind=model.kind, batch=batch)
+    overlap = overlap or (32 if model.kind == "compact" else max(16, tile // 8))
+    return TilingOptions(tile=tile, overlap=min(overlap, tile // 2), batch_size=max(1, batch))

@@ -287,6 +287,10 @@ class _ImageView(QGraphicsView):
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)  # CompareView anchors zoom itself
         self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        # QGraphicsView accepts drops for its scene by default and would swallow files dropped on the photo;
+        # refusing them lets the drop reach the window that hosts this view.
+        self.setAcceptDrops(False)
+        self.viewport().setAcceptDrops(False)
         # The overlay (divider, captions) lives in viewport coordinates, so a scroll cannot be a pixel blit;
         # a full repaint is cheap because the tiles draw about one viewport of pixels.
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.FullViewportUpdate)

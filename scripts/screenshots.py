@@ -1,0 +1,164 @@
+"""Render real screenshots of the app for the docs, on a real (virtual) X display.
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshots.py [INPUT.png]
+
+INPUT (default: Set14 flowers.png from the shared datasets) is the full-resolution "truth"; the script
+shrinks it 4x (Lanczos) to make the small photo a user would start from, then upscales that with the built-in
+compact model, or with the tiny case_a SinSR test model when the built-in one is not there (``--model``).
+
+Writes into docs/screenshots/: empty.png, compare_100.png, compare_zoom.png, side_by_side.png, first_run.png,
+settings.png. Everything runs with a throw-away SINSR_GUI_HOME, so no real settings or weights are touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CASE_A = ROOT / "tests" / "fixtures" / "case_a"
+DEFAULT_INPUT = Path("/work/shared/datasets/Set14/flowers.png")
+SIZE = (1400, 900)
+
+
+def wait_until(condition, timeout_s: float = 300.0) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    end = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > end:
+            raise TimeoutError("the app did not get there in time")
+        QApplication.processEvents()
+        time.sleep(0.01)
+
+
+def settle(seconds: float = 0.4) -> None:
+    """Let layouts, repaints and the X server catch up before a grab."""
+    from PySide6.QtWidgets import QApplication
+
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        QApplication.processEvents()
+        time.sleep(0.01)
+
+
+def grab(widget, path: Path) -> None:
+    """A screen grab of the widget's area (what the X server shows), falling back to a widget render."""
+    from PySide6.QtWidgets import QApplication
+
+    settle()
+    screen = widget.screen() or QApplication.primaryScreen()
+    top_left = widget.mapToGlobal(widget.rect().topLeft())
+    pixmap = screen.grabWindow(0, top_left.x(), top_left.y(), widget.width(), widget.height())
+    if pixmap.isNull() or QApplication.platformName() != "xcb":
+        pixmap = widget.grab()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not pixmap.save(str(path)):
+        raise OSError(f"cannot write {path}")
+    print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("input", nargs="?", type=Path, default=DEFAULT_INPUT)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--model", choices=("auto", "compact", "case_a"), default="auto",
+                        help="auto: the built-in compact model if present, else the tiny case_a SinSR")
+    args = parser.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="sinsr-shots-"))
+    os.environ["SINSR_GUI_HOME"] = str(home)  # before anything reads a user folder
+
+    from PIL import Image
+    from PySide6.QtCore import QPointF
+
+    sys.path.insert(0, str(ROOT))
+    from sinsr_gui.qt.app import create_application
+    from sinsr_gui.qt.compare_view import CompareMode
+    from sinsr_gui.qt.main_window import MainWindow
+    from sinsr_gui.settings import Settings
+    from sinsr_gui.weights.builtin import builtin_weights_path
+
+    app = create_application([])
+    if app.platformName() != "xcb":
+        print(f"note: running on the {app.platformName()!r} platform, not a real X display", file=sys.stderr)
+
+    model = args.model
+    if model == "auto":
+        model = "compact" if builtin_weights_path().is_file() else "case_a"
+    if model == "compact":
+        settings = Settings(model="compact", device="cpu", first_run_done=True)
+        model_name = "the built-in compact model"
+    else:
+        settings = Settings(model="sinsr", device="cpu", precision="fp32",
+                            sinsr_unet=str(CASE_A / "unet_ckpt.pth"),
+                            sinsr_autoencoder=str(CASE_A / "autoencoder_ckpt.pth"),
+                            sinsr_config=str(CASE_A / "config.json"))
+        model_name = "the tiny random-weight case_a SinSR test model (not a trained model)"
+
+    # The small photo a user would have: the reference image shrunk 4x.
+    with Image.open(args.input) as img:
+        img = img.convert("RGB")
+        small = img.resize((img.width // 4, img.height // 4), Image.Resampling.LANCZOS)
+    photo = home / "photos" / args.input.name
+    photo.parent.mkdir(parents=True)
+    small.save(photo)
+
+    out = args.out
+    # 1. First launch without SinSR: the first-run panel.
+    first = MainWindow(Settings(), persist=False)
+    first.resize(*SIZE)
+    first.show()
+    wait_until(first.isVisible)
+    grab(first, out / "first_run.png")
+    first.close()
+
+    # 2. The empty window (model chosen), then a photo before and after.
+    window = MainWindow(settings, persist=False)
+    window.resize(*SIZE)
+    window.show()
+    wait_until(window.isVisible)
+    grab(window, out / "empty.png")
+
+    window.add_paths([photo])
+    wait_until(lambda: window._current is not None)
+    window.start_processing()
+    wait_until(lambda: all(j.state in ("done", "failed") for j in window.jobs.values())
+               and not window.active_workers(), 600)
+    job = next(iter(window.jobs.values()))
+    if job.state != "done":
+        print(f"upscaling failed: {job.message}", file=sys.stderr)
+        return 1
+    window.compare_view.setFocus()
+    window.compare_view.zoom_actual()
+    settle()
+    grab(window, out / "compare_100.png")
+
+    view = window.compare_view
+    centre = view.map_image_to_view(QPointF(view.output_size().width() * 0.5, view.output_size().height() * 0.45))
+    view.set_zoom(4.0, centre)
+    grab(window, out / "compare_zoom.png")
+
+    window.set_compare_mode(CompareMode.SIDE_BY_SIDE)
+    view.set_zoom(2.0)
+    grab(window, out / "side_by_side.png")
+    window.set_compare_mode(CompareMode.SPLIT)
+
+    # 3. The settings panel on its own.
+    grab(window.settings_dock, out / "settings.png")
+
+    print(f"Processed with {model_name}; input {args.input.name} shrunk 4x to {small.width}x{small.height}.")
+    window.shutdown()
+    window.jobs.clear()  # nothing to ask about on close: these results are throw-away
+    window.close()
+    shutil.rmtree(home, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,233 @@
+"""Small dialogs: About, Keyboard shortcuts, errors and questions, and the crash handler.
+
+Every question the app asks goes through :func:`ask` / :func:`ask_save_discard`, so tests can answer them
+without a modal dialog.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import logging
+import platform
+import sys
+import threading
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+from PySide6.QtCore import QObject, Qt, QUrl, Signal, qVersion
+from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QHeaderView,
+    QMessageBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from sinsr_gui import __version__, paths
+
+log = logging.getLogger(__name__)
+
+APP_TITLE = "SinSR Upscaler"
+
+LICENCES_HTML = """
+<p><b>This app</b> (SinSR GUI): MIT licence.</p>
+<p><b>SinSR v1 weights</b> (Wang et al., CVPR 2024): <a href="https://creativecommons.org/licenses/by-nc-sa/4.0/">
+CC BY-NC-SA 4.0</a>: non-commercial use only, with attribution; adaptations shared alike.</p>
+<p><b>VQ-f4 autoencoder / ResShift</b> (Yue et al.): <a href="https://github.com/zsyOAOA/ResShift/blob/master/LICENSE">
+S-Lab License 1.0</a>: non-commercial use only.</p>
+<p>Images you make with the SinSR model are for non-commercial use. The built-in compact model is the
+project's own (see its model card below).</p>
+"""
+
+
+# ------------------------------------------------------------------------------------------ questions
+def ask(parent: QWidget | None, title: str, text: str, yes: str = "Yes", no: str = "Cancel") -> bool:
+    """A yes/no question with plain-word buttons; True for yes."""
+    box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton, parent)
+    yes_button = box.addButton(yes, QMessageBox.ButtonRole.AcceptRole)
+    box.addButton(no, QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(yes_button)
+    box.exec()
+    return box.clickedButton() is yes_button
+
+
+def ask_save_discard(parent: QWidget | None, title: str, text: str) -> str:
+    """'save', 'discard' or 'cancel' (the safe default)."""
+    box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.NoButton, parent)
+    save = box.addButton("Save all", QMessageBox.ButtonRole.AcceptRole)
+    discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+    cancel = box.addButton("Cancel", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(save)
+    box.setEscapeButton(cancel)
+    box.exec()
+    clicked = box.clickedButton()
+    return "save" if clicked is save else "discard" if clicked is discard else "cancel"
+
+
+def show_error(parent: QWidget | None, message: str, title: str = "Something went wrong") -> None:
+    """One clear sentence; a button opens the log folder for the details."""
+    box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, parent)
+    logs = box.addButton("Show log folder", QMessageBox.ButtonRole.HelpRole)
+    box.exec()
+    if box.clickedButton() is logs:
+        open_folder(paths.log_dir())
+
+
+def open_folder(folder: Path) -> bool:
+    return QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+
+# ---------------------------------------------------------------------------------------------- about
+def versions() -> dict[str, str]:
+    import PySide6
+
+    info = {"SinSR GUI": __version__, "Python": platform.python_version(), "Qt": qVersion(),
+            "PySide6": PySide6.__version__}
+    torch = sys.modules.get("torch")
+    if torch is None:
+        try:
+            import torch  # noqa: F811 - imported here only when the app has not loaded it yet
+        except ImportError:
+            torch = None
+    info["PyTorch"] = getattr(torch, "__version__", "not installed")
+    info["System"] = f"{platform.system()} {platform.release()} ({platform.machine()})"
+    return info
+
+
+class AboutDialog(QDialog):
+    def __init__(self, device: str, model: str, model_card: dict | None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(f"About {APP_TITLE}")
+        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>&nbsp;{html.escape(v)}</td></tr>"
+                       for k, v in {**versions(), "Device": device, "Model": model}.items())
+        card = ""
+        if model_card:
+            licence = model_card.get("licence") or {}
+            weights = licence.get("weights", "") if isinstance(licence, dict) else str(licence)
+            training = model_card.get("training") or {}
+            datasets = ", ".join(str(d.get("name", "")) for d in training.get("datasets", []) if isinstance(d, dict))
+            card = (f"<p><b>Built-in model: {html.escape(str(model_card.get('display_name', 'Compact')))}</b>. "
+                    f"{html.escape(str(model_card.get('description', '')))} Weights licence: "
+                    f"{html.escape(str(weights))}" + (f" Trained on: {html.escape(datasets)}." if datasets else "")
+                    + "</p>")
+        text = QTextBrowser()
+        text.setOpenExternalLinks(True)
+        text.setHtml(f"<h2>{APP_TITLE}</h2><p>Makes photos 4× bigger with natural detail, offline, using the "
+                     f"SinSR one-step diffusion model.</p><table>{rows}</table>{LICENCES_HTML}{card}")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(text)
+        layout.addWidget(buttons)
+        self.resize(560, 520)
+
+
+class ShortcutsDialog(QDialog):
+    """Lists every action that has a shortcut, with its key(s) in the platform's notation."""
+
+    def __init__(self, actions: list[QAction], extra: list[tuple[str, str]] = (),
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Keyboard shortcuts")
+        # The first two keys: platforms add rarely used alternatives (media keys, Shift+Ins) after them.
+        rows = [(a.text().replace("&", ""), ", ".join(
+            k.toString(QKeySequence.SequenceFormat.NativeText) for k in a.shortcuts()[:2]))
+            for a in actions if a.shortcuts()]
+        rows += list(extra)
+        self.table = QTableWidget(len(rows), 2)
+        self.table.setHorizontalHeaderLabels(["Action", "Shortcut"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        for r, (name, keys) in enumerate(rows):
+            self.table.setItem(r, 0, QTableWidgetItem(name))
+            self.table.setItem(r, 1, QTableWidgetItem(keys))
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.table)
+        layout.addWidget(buttons)
+        self.resize(460, 560)
+
+
+# ---------------------------------------------------------------------------------------------- crashes
+def write_crash_report(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None,
+                       thread_name: str = "main") -> Path | None:
+    """Write the traceback and versions to ``log_dir()/crash-<time>.txt``; return its path (None if impossible)."""
+    try:
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = paths.log_dir() / f"crash-{stamp}.txt"
+        lines = [f"{APP_TITLE} crash report, {_dt.datetime.now().isoformat(timespec='seconds')}",
+                 f"Thread: {thread_name}", *[f"{k}: {v}" for k, v in versions().items()], "",
+                 "".join(traceback.format_exception(exc_type, exc, tb))]
+        path.write_text("\n".join(lines), encoding="utf-8")
+        return path
+    except Exception:  # noqa: BLE001 - the crash handler itself must never raise
+        return None
+
+
+class CrashHandler(QObject):
+    """Installs sys.excepthook and threading.excepthook: every uncaught error gets a report file and a dialog.
+
+    The dialog is shown on the GUI thread (a queued signal), whatever thread crashed.
+    """
+
+    crashed = Signal(str, str)  # message, report path
+
+    def __init__(self, parent_window: Callable[[], QWidget | None] = lambda: None) -> None:
+        super().__init__()
+        self._parent_window = parent_window
+        self._previous = (sys.excepthook, threading.excepthook)
+        self._showing = False
+        self.crashed.connect(self._show, Qt.ConnectionType.QueuedConnection)
+
+    def install(self) -> None:
+        sys.excepthook = self._excepthook
+        threading.excepthook = self._thread_excepthook
+
+    def uninstall(self) -> None:
+        sys.excepthook, threading.excepthook = self._previous
+
+    def _excepthook(self, exc_type, exc, tb) -> None:
+        self._handle(exc_type, exc, tb, threading.current_thread().name)
+
+    def _thread_excepthook(self, args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit:
+            return
+        self._handle(args.exc_type, args.exc_value, args.exc_traceback,
+                     args.thread.name if args.thread else "thread")
+
+    def _handle(self, exc_type, exc, tb, thread_name: str) -> None:
+        if issubclass(exc_type, KeyboardInterrupt):
+            self._previous[0](exc_type, exc, tb)
+            return
+        log.critical("Uncaught error in %s", thread_name, exc_info=(exc_type, exc, tb))
+        report = write_crash_report(exc_type, exc, tb, thread_name)
+        self.crashed.emit(f"{exc_type.__name__}: {exc}", str(report or paths.log_dir()))
+
+    def _show(self, message: str, report: str) -> None:
+        if self._showing:  # one dialog at a time; a crash loop must not stack dialogs
+            return
+        self._showing = True
+        try:
+            box = QMessageBox(QMessageBox.Icon.Critical, "Unexpected error",
+                              "Sorry, something unexpected went wrong. Your queued photos and any results "
+                              "already saved are safe; it is best to save your work and restart the app.\n\n"
+                              f"A report was written to:\n{report}", QMessageBox.StandardButton.Ok,
+                              self._parent_window())
+            box.setDetailedText(message)
+            logs = box.addButton("Show log folder", QMessageBox.ButtonRole.HelpRole)
+            box.exec()
+            if box.clickedButton() is logs:
+                open_folder(paths.log_dir())
+        finally:
+            self._showing = False

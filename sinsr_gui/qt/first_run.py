@@ -1,0 +1,193 @@
+"""The first-run panel: how to get the SinSR model (download with consent, import, or use the built-in one).
+
+A view only: the main window passes in the licence texts and runs the download/import in a worker thread,
+feeding progress back through :meth:`FirstRunPanel.set_progress`.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+WEIGHT_FILE_FILTER = "Model files (*.pth *.pt *.ckpt *.safetensors);;All files (*)"
+
+
+def format_bytes(num: float | None) -> str:
+    if num is None:
+        return "?"
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if num < 1000 or unit == "GB":
+            return f"{num:.0f} {unit}" if unit == "bytes" else f"{num:.1f} {unit}"
+        num /= 1000
+    return "?"
+
+
+def format_duration(seconds: float | None) -> str:
+    """'about 40 s', 'about 3 min', 'about 1 h 20 min': rounded, because estimates are not precise."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "unknown"
+    if seconds < 10:
+        return f"about {max(1, round(seconds))} s"
+    if seconds < 55:
+        return f"about {round(seconds / 5) * 5} s"
+    minutes = max(1, round(seconds / 60))
+    if minutes < 60:
+        return f"about {minutes} min"
+    return f"about {minutes // 60} h {minutes % 60:02d} min"
+
+
+class FirstRunPanel(QWidget):
+    """Offers the three ways to get a model; the app stays usable while it is shown."""
+
+    downloadRequested = Signal()
+    cancelDownloadRequested = Signal()
+    importRequested = Signal(list)  # file paths chosen by the user
+    useCompactRequested = Signal()
+
+    def __init__(self, licences: list[tuple[str, str, str]], *, download_size: str = "about 700 MB",
+                 compact_available: bool = True, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("firstRunPanel")
+        title = QLabel("Choose how to upscale")
+        title.setObjectName("panelTitle")
+        title.setWordWrap(True)
+        intro = QLabel("SinSR gives the most natural, detailed results. Its model files are not included "
+                       f"with the app: they are {download_size} and may be used for non-commercial purposes "
+                       "only. You can keep using the app while they download.")
+        intro.setWordWrap(True)
+
+        # 1. Download, with explicit consent to the non-commercial licences.
+        download_box = QGroupBox("Download SinSR")
+        size_label = QLabel(f"<b>{html.escape(download_size)}, non-commercial licence</b>")
+        licence_label = QLabel("<br><br>".join(
+            f"<b>{html.escape(name)}</b><br>{html.escape(text)} <a href=\"{html.escape(url, quote=True)}\">"
+            "Full licence</a>" for name, text, url in licences))
+        licence_label.setWordWrap(True)
+        licence_label.setTextFormat(Qt.TextFormat.RichText)
+        licence_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        licence_label.setOpenExternalLinks(True)
+        self.consent_check = QCheckBox("I accept these licences (non-commercial use only)")
+        self.consent_check.setToolTip("The SinSR model may only be used for non-commercial purposes. "
+                                      "Tick this to confirm that you accept its licences.")
+        self.download_button = QPushButton("Download")
+        self.download_button.setToolTip("Download the SinSR model files. An interrupted download resumes "
+                                        "where it stopped.")
+        self.download_button.setEnabled(False)
+        self.cancel_button = QPushButton("Pause")
+        self.cancel_button.setToolTip("Stop the download for now; it resumes where it stopped next time.")
+        self.cancel_button.setVisible(False)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setVisible(False)
+        self.progress_bar.setTextVisible(True)
+        self.progress_label = QLabel()
+        self.progress_label.setObjectName("hint")
+        self.progress_label.setWordWrap(True)
+        self.progress_label.setVisible(False)
+        self.consent_check.toggled.connect(self._update_buttons)
+        self.download_button.clicked.connect(self.downloadRequested.emit)
+        self.cancel_button.clicked.connect(self.cancelDownloadRequested.emit)
+        row = QHBoxLayout()
+        row.addWidget(self.download_button)
+        row.addWidget(self.cancel_button)
+        row.addStretch(1)
+        box = QVBoxLayout(download_box)
+        box.addWidget(size_label)
+        box.addWidget(licence_label)
+        box.addWidget(self.consent_check)
+        box.addLayout(row)
+        box.addWidget(self.progress_bar)
+        box.addWidget(self.progress_label)
+
+        # 2. Import files the user already has.
+        self.import_button = QPushButton("Import a file I already have…")
+        self.import_button.setToolTip("Choose SinSR_v1.pth and/or autoencoder_vq_f4.pth on your computer. "
+                                      "They are checked and copied into the app's model folder.")
+        self.import_button.clicked.connect(self._choose_import)
+        # 3. Carry on with the built-in model.
+        self.compact_button = QPushButton("Use the built-in compact model for now")
+        self.compact_button.clicked.connect(self.useCompactRequested.emit)
+        self.set_compact_available(compact_available)
+
+        self.message_label = QLabel()
+        self.message_label.setWordWrap(True)
+        self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message_label.setVisible(False)
+
+        content = QWidget()
+        layout = QVBoxLayout(content)
+        layout.addWidget(title)
+        layout.addWidget(intro)
+        layout.addWidget(download_box)
+        layout.addWidget(self.import_button)
+        layout.addWidget(self.compact_button)
+        layout.addWidget(self.message_label)
+        layout.addStretch(1)
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # text wraps instead
+        scroll.setWidget(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+        self._downloading = False
+
+    # --------------------------------------------------------------------------------------------- API
+    def set_downloading(self, downloading: bool, *, resumable: bool = False) -> None:
+        self._downloading = downloading
+        self.cancel_button.setVisible(downloading)
+        self.progress_bar.setVisible(downloading or resumable)
+        self.progress_label.setVisible(downloading or resumable)
+        self.download_button.setText("Resume download" if resumable and not downloading else "Download")
+        self._update_buttons()
+
+    def set_progress(self, label: str, done: int, total: int | None, rate: float, eta: float | None) -> None:
+        """Show bytes done of total, the rate and the time left for the file ``label``."""
+        if total:
+            self.progress_bar.setRange(0, 1000)
+            self.progress_bar.setValue(round(1000 * done / total))
+            amount = f"{format_bytes(done)} of {format_bytes(total)}"
+        else:
+            self.progress_bar.setRange(0, 0)  # size unknown: busy indicator
+            amount = format_bytes(done)
+        left = f" · {format_duration(eta)} left" if eta is not None else ""
+        self.progress_label.setText(f"{label}: {amount} · {format_bytes(rate)}/s{left}")
+
+    def set_message(self, text: str) -> None:
+        self.message_label.setText(text)
+        self.message_label.setVisible(bool(text))
+
+    def set_compact_available(self, available: bool) -> None:
+        self.compact_button.setEnabled(available)
+        self.compact_button.setToolTip(
+            "Start now with the model that comes with the app: fast, works offline, a little less detailed. "
+            "You can download SinSR later from the Model menu." if available else
+            "The built-in model is not part of this build.")
+
+    def is_downloading(self) -> bool:
+        return self._downloading
+
+    # ----------------------------------------------------------------------------------------- internals
+    def _update_buttons(self) -> None:
+        self.download_button.setEnabled(self.consent_check.isChecked() and not self._downloading)
+        self.import_button.setEnabled(not self._downloading)
+
+    def _choose_import(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Import SinSR model files", "", WEIGHT_FILE_FILTER)
+        if files:
+            self.importRequested.emit(files)
