@@ -10,6 +10,9 @@ import torch
 
 from sinsr_gui.engine.config import AutoencoderConfig, SinSRConfig, UNetConfig
 
+# The weights tests share the `home` and `server` fixtures defined next to the local HTTP test server.
+pytest_plugins = ["tests.http_server"]
+
 FIXTURES = Path(__file__).parent / "fixtures"
 CASE_A = FIXTURES / "case_a"
 

@@ -199,3 +199,23 @@ def isolate(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
         monkeypatch.delenv(var.upper(), raising=False)
     # Belt and braces: the local server must never be reached through a proxy.
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+
+
+# Shared pytest fixtures for the weights tests (import them into a test module to use them).
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An isolated SINSR_GUI_HOME with no mirror/proxy variables and fresh per-session hash checks."""
+    from sinsr_gui.weights.store import reset_session_checks
+
+    isolate(monkeypatch, tmp_path / "home")
+    reset_session_checks()
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def server():
+    """A running FileServer on 127.0.0.1."""
+    with FileServer() as srv:
+        yield srv

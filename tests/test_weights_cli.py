@@ -9,21 +9,13 @@ import pytest
 
 from sinsr_gui.weights.cli import installed_sinsr_paths, main
 from sinsr_gui.weights.registry import Registry
-from sinsr_gui.weights.store import WeightStore, reset_session_checks
-from tests.http_server import AUTOENCODER_FIXTURE, UNET_FIXTURE, FileServer, isolate, make_registry
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    isolate(monkeypatch, tmp_path / "home")
-    reset_session_checks()
-    return tmp_path / "home"
-
-
-@pytest.fixture
-def server() -> FileServer:
-    with FileServer() as srv:
-        yield srv
+from sinsr_gui.weights.store import WeightStore
+from tests.http_server import (
+    AUTOENCODER_FIXTURE,
+    UNET_FIXTURE,
+    FileServer,
+    make_registry,
+)
 
 
 @pytest.fixture

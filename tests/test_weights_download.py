@@ -14,12 +14,11 @@ import torch
 from sinsr_gui.weights.consent import ConsentBook, ConsentRequired, ensure_consent
 from sinsr_gui.weights.download import DownloadCancelled, DownloadError, download
 from sinsr_gui.weights.registry import MIRROR_ENV, Registry
-from sinsr_gui.weights.store import VerificationError, WeightStore, reset_session_checks
+from sinsr_gui.weights.store import VerificationError, WeightStore
 from tests.http_server import (
     AUTOENCODER_FIXTURE,
     UNET_FIXTURE,
     FileServer,
-    isolate,
     make_registry,
     with_urls,
     write_evil_checkpoint,
@@ -28,19 +27,6 @@ from tests.http_server import (
 UNET = UNET_FIXTURE.read_bytes()
 AUTOENCODER = AUTOENCODER_FIXTURE.read_bytes()
 HALF = len(UNET) // 2
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    isolate(monkeypatch, tmp_path / "home")
-    reset_session_checks()
-    return tmp_path / "home"
-
-
-@pytest.fixture
-def server() -> FileServer:
-    with FileServer() as srv:
-        yield srv
 
 
 @pytest.fixture

@@ -27,17 +27,9 @@ from sinsr_gui.weights.store import (
 from tests.http_server import (
     AUTOENCODER_FIXTURE,
     UNET_FIXTURE,
-    isolate,
     make_registry,
     write_evil_checkpoint,
 )
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    isolate(monkeypatch, tmp_path / "home")
-    reset_session_checks()
-    return tmp_path / "home"
 
 
 @pytest.fixture

@@ -24,3 +24,14 @@ class GroupNorm32(nn.GroupNorm):
 def group_norm(channels: int, *, eps: float) -> GroupNorm32:
     """The 32-group normalisation used everywhere in SinSR (eps 1e-5 in the denoiser, 1e-6 in the autoencoder)."""
     return GroupNorm32(32, channels, eps=eps)
+
+
+class Upsample(nn.Module):
+    """Nearest-neighbour x2 then a 3x3 convolution (``.conv``), as in both official models."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))

@@ -11,10 +11,9 @@ import math
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from sinsr_gui.nn.common import group_norm
+from sinsr_gui.nn.common import Upsample, group_norm
 from sinsr_gui.nn.swin import SwinLayer
 
 _UNET_NORM_EPS = 1e-5
@@ -76,17 +75,6 @@ class Downsample(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.op(x)
-
-
-class Upsample(nn.Module):
-    """Nearest-neighbour x2 then a 3x3 convolution."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
 
 
 class TimestepSequential(nn.Sequential):

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sinsr_gui.nn.common import group_norm
+from sinsr_gui.nn.common import Upsample, group_norm
 
 _AE_NORM_EPS = 1e-6
 # Latent vectors per chunk in the nearest-codebook search: bounds its memory to chunk x codebook floats.
@@ -83,17 +83,6 @@ class Downsample(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(F.pad(x, (0, 1, 0, 1)))
-
-
-class Upsample(nn.Module):
-    """Nearest-neighbour x2 then a 3x3 convolution."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
 
 
 class _Level(nn.Module):

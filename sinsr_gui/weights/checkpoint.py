@@ -123,7 +123,8 @@ def state_dict_mismatch(
     return missing, unexpected, wrong
 
 
-def describe_mismatch(source: str, missing: list[str], unexpected: list[str], wrong: list[str]) -> str:
+def mismatch_details(missing: list[str], unexpected: list[str], wrong: list[str]) -> list[str]:
+    """One phrase per kind of problem, each naming the first few offending keys."""
     parts = []
     if missing:
         parts.append(f"{len(missing)} missing keys: {_fmt_keys(missing)}")
@@ -131,7 +132,12 @@ def describe_mismatch(source: str, missing: list[str], unexpected: list[str], wr
         parts.append(f"{len(unexpected)} unexpected keys: {_fmt_keys(unexpected)}")
     if wrong:
         parts.append(f"{len(wrong)} keys with the wrong shape: {_fmt_keys(wrong)}")
-    return f"{source} does not match the model it was loaded into: " + "; ".join(parts) + "."
+    return parts
+
+
+def describe_mismatch(source: str, missing: list[str], unexpected: list[str], wrong: list[str]) -> str:
+    details = "; ".join(mismatch_details(missing, unexpected, wrong))
+    return f"{source} does not match the model it was loaded into: {details}."
 
 
 def shapes_of(state: Mapping[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .. import paths
-from .checkpoint import CheckpointError, read_state_dict, shapes_of, state_dict_mismatch
+from .checkpoint import CheckpointError, mismatch_details, read_state_dict, shapes_of, state_dict_mismatch
 from .registry import DEFAULT_REGISTRY, Registry, Shapes, WeightSpec
 
 INDEX_NAME = "installed.json"
@@ -109,10 +109,6 @@ def sha256_file(path: Path, cancel: threading.Event | None = None) -> str:
     return digest.hexdigest()
 
 
-def _first(keys: list[str], n: int = 3) -> str:
-    return ", ".join(keys[:n]) + (f" (and {len(keys) - n} more)" if len(keys) > n else "")
-
-
 def check_shapes(
     shapes: Shapes, spec: WeightSpec, registry: Registry, *, label: str, suggest_import: bool = True
 ) -> None:
@@ -135,14 +131,7 @@ def check_shapes(
             f"{label} looks like the {other.display_name}, not the {spec.display_name}."
             + (hint if suggest_import else "")
         )
-    missing, unexpected, wrong = state_dict_mismatch(expected, actual)
-    details = []
-    if missing:
-        details.append(f"{len(missing)} missing keys ({_first(missing)})")
-    if unexpected:
-        details.append(f"{len(unexpected)} unexpected keys ({_first(unexpected)})")
-    if wrong:
-        details.append(f"{len(wrong)} keys with the wrong shape ({_first(wrong)})")
+    details = mismatch_details(*state_dict_mismatch(expected, actual))
     raise VerificationError(f"{label} is not the {spec.display_name}: " + "; ".join(details) + ".")
 
 
