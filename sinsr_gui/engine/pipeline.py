@@ -84,6 +84,13 @@ class SinSRPipeline:
 
         The modules stay the same objects, so their ``state_dict`` keys remain the official ones.
         """
+        from sinsr_gui.nn import swin
+
+        # Imported lazily: torch.compiler pulls in dynamo/inductor (slow to import, and absent from the app bundle).
+        if not getattr(swin.shifted_window_mask, "_sinsr_eager", False):
+            eager = torch.compiler.disable(swin.shifted_window_mask)
+            eager._sinsr_eager = True
+            swin.shifted_window_mask = eager
         for module in (self.unet, self.autoencoder.encoder, self.autoencoder.decoder):
             module.forward = torch.compile(module.forward, **options)
         return self

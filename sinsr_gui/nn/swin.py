@@ -43,12 +43,12 @@ def _mask_cached(height: int, width: int, window: int, shift: int, device: torch
     return mask.reshape(windows_down * windows_across, tokens, tokens)
 
 
-@torch.compiler.disable  # a cached constant: keep it out of compiled graphs (inductor also mis-compiles it)
 def shifted_window_mask(height: int, width: int, window: int, shift: int, device: torch.device) -> torch.Tensor:
     """The attention mask the official code adds for a shifted block on a ``height x width`` map.
 
     Returns (num_windows, window², window²) float32 of 0 / -100, windows in row-major order. Cached per shape,
-    so it is built once per tile size rather than on every call.
+    so it is built once per tile size rather than on every call. (``SinSRPipeline.compile`` keeps this
+    function out of compiled graphs: it is a cached constant, and inductor mis-compiles its comparison.)
     """
     return _mask_cached(height, width, window, shift, torch.device(device))
 
