@@ -280,6 +280,25 @@ def bench_photo(config: SinSRConfig, device: torch.device, dtype: str, tile: int
             "output_megapixels_per_s": 16 * h * w / 1e6 / seconds}
 
 
+def memory_table(config: SinSRConfig, device: torch.device, tiles: list[int], variants: list[Variant]) -> list[dict]:
+    """Peak memory of one whole-tile run per (variant, tile): what docs/memory.md tabulates."""
+    rows = []
+    for variant in variants:
+        pipe = SinSRPipeline.from_config(config, device=device, dtype=variant.dtype, seed=0)
+        apply_layout(pipe, variant.channels_last)
+        for tile in tiles:
+            inputs = make_inputs(tile, device)
+            with torch.inference_mode(), PeakMemory(device) as mem:
+                start = time.perf_counter()
+                pipe.run_padded(inputs.lq, inputs.noise)
+                _sync(device)
+            rows.append({"variant": variant.name, "precision": pipe.precision.label, "tile": tile,
+                         "peak_bytes": mem.peak_bytes, "seconds": time.perf_counter() - start})
+            print(f"  memory {variant.name} tile {tile}: {mem.peak_bytes / 1e9:.2f} GB "
+                  f"({rows[-1]['seconds']:.1f} s)", flush=True)
+    return rows
+
+
 def print_table(results: list[Result]) -> None:
     head = (f"{'variant':<9}{'tile':>5} {'enc s':>7}{'unet s':>8}{'vq s':>7}{'dec s':>7}{'tile s':>8}"
             f"{'spread':>8}{'MP/s':>7}{'TFLOP/s':>8}{'peak':>7}{'mem GB':>7}{'PSNR':>7}{'codes':>7}")
@@ -308,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compile", action="store_true", help="add torch.compile variants (GPU; compile time reported)")
     p.add_argument("--json", type=Path, default=Path("bench_results.json"))
     p.add_argument("--config", type=Path, default=None, help="model config JSON (default: the full SinSR v1)")
+    p.add_argument("--memory-only", action="store_true",
+                   help="only the peak memory of one run per tile size and variant (docs/memory.md)")
     args = p.parse_args(argv)
     device = resolve_device(args.device)
     tiles = args.tiles or ([64, 128, 256] if device.type == "cuda" else [64, 128])
@@ -317,6 +338,12 @@ def main(argv: list[str] | None = None) -> int:
     config = SinSRConfig.from_json(args.config) if args.config else SinSRConfig.sinsr_v1()
     print(f"SinSR single-step benchmark ({'v1' if not args.config else args.config.name}) on {device_label(device)}; torch {torch.__version__}, "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {torch.get_num_threads()} threads")
+    if args.memory_only:
+        rows = memory_table(config, device, tiles, variants)
+        args.json.write_text(json.dumps({"device": device_label(device), "torch": torch.__version__,
+                                         "memory": rows}, indent=1))
+        print(f"wrote {args.json}")
+        return 0
     results: list[Result] = []
     reference: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
     flops_by_tile: dict[int, int] = {}
