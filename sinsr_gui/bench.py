@@ -185,10 +185,11 @@ def stage_functions(pipe: SinSRPipeline, inputs: StageInputs) -> dict[str, Calla
     }
 
 
-def apply_layout(pipe: SinSRPipeline, channels_last: bool) -> None:
-    if channels_last:
-        pipe.unet.to(memory_format=torch.channels_last)
-        pipe.autoencoder.to(memory_format=torch.channels_last)
+def _modules(config: SinSRConfig):
+    """Fresh seeded modules (untrained weights), the same in every variant."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return SinSRPipeline.build_modules(config)
 
 
 @dataclass
@@ -219,8 +220,8 @@ def bench_variant(config: SinSRConfig, variant: Variant, tile: int, device: torc
     if device.type == "cuda":
         # True float32 for the reference; TF32 (10-bit mantissa tensor cores) only in the "tf32" variant.
         torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = variant.name == "tf32"
-    pipe = SinSRPipeline.from_config(config, device=device, dtype=variant.dtype, seed=0)
-    apply_layout(pipe, variant.channels_last)
+    pipe = SinSRPipeline(config, *_modules(config), device=device, dtype=variant.dtype,
+                         channels_last=variant.channels_last)
     inputs = make_inputs(tile, device)
     compile_seconds = None
     if variant.compile:
@@ -267,8 +268,7 @@ def bench_photo(config: SinSRConfig, device: torch.device, dtype: str, tile: int
     """A whole 512x384 LR photo through the tiler (default options)."""
     from sinsr_gui.engine.tiling import TilingOptions, iter_upscale, run_to_completion
 
-    pipe = SinSRPipeline.from_config(config, device=device, dtype=dtype, seed=0)
-    apply_layout(pipe, True)
+    pipe = SinSRPipeline(config, *_modules(config), device=device, dtype=dtype)
     h, w = size
     img = make_inputs(max(h, w), torch.device("cpu")).lq[0, :, :h, :w].permute(1, 2, 0).numpy() * 0.5 + 0.5
     opts = TilingOptions(tile=tile, overlap=max(16, tile // 8), batch_size=1)
@@ -284,8 +284,8 @@ def memory_table(config: SinSRConfig, device: torch.device, tiles: list[int], va
     """Peak memory of one whole-tile run per (variant, tile): what docs/memory.md tabulates."""
     rows = []
     for variant in variants:
-        pipe = SinSRPipeline.from_config(config, device=device, dtype=variant.dtype, seed=0)
-        apply_layout(pipe, variant.channels_last)
+        pipe = SinSRPipeline(config, *_modules(config), device=device, dtype=variant.dtype,
+                             channels_last=variant.channels_last)
         for tile in tiles:
             inputs = make_inputs(tile, device)
             with torch.inference_mode(), PeakMemory(device) as mem:

@@ -118,3 +118,13 @@ def test_unknown_format_is_a_usage_error(tmp_path, capsys):
     src = make_png(tmp_path / "p.png", 8, 8)
     assert cli.main([str(src), "--format", "gif", *CKPT]) == 2
     assert "gif" in capsys.readouterr().err.lower()
+
+
+def test_without_sinsr_weights_the_builtin_model_is_used_and_said(tmp_path, capsys):
+    src = make_png(tmp_path / "p.png", 20, 12)
+    assert cli.main([str(src), "-o", str(tmp_path / "out"), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "built-in compact model" in err and "Model: compact" in err
+    with Image.open(tmp_path / "out" / "p_x4.png") as im:
+        assert im.size == (80, 48)
+        assert len(set(im.getdata())) > 50  # a real picture, not a flat fill

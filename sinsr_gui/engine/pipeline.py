@@ -52,7 +52,8 @@ class SinSRPipeline:
     scale = 4
 
     def __init__(self, config: SinSRConfig, unet: SwinUNet, autoencoder: VQAutoencoder, *,
-                 device: str | torch.device = "cpu", dtype: str | torch.dtype = torch.float32) -> None:
+                 device: str | torch.device = "cpu", dtype: str | torch.dtype = torch.float32,
+                 channels_last: bool = True) -> None:
         self.config = config
         self.device = resolve_device(device)
         d = config.diffusion
@@ -72,6 +73,8 @@ class SinSRPipeline:
         ae.decoder.to(p.decoder)
         # The codebook is never rounded: the nearest-code search is exact float32 in every mode.
         self.autoencoder = ae
+        if channels_last:  # NHWC convolutions: 10-20 % faster on the CPU (oneDNN), needed for tensor cores
+            self.use_channels_last()
 
     def use_channels_last(self) -> SinSRPipeline:
         """Store convolution weights as NHWC, which oneDNN and cuDNN run faster; same numbers up to rounding."""
