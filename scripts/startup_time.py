@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -65,11 +66,13 @@ def main() -> None:
     if os.environ.get("SINSR_STARTUP_CHILD"):
         print(json.dumps(child(model, image)))
         return
-    env = dict(os.environ, SINSR_STARTUP_CHILD="1", QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
     runs = []
     for _ in range(3):
-        out = subprocess.run([sys.executable, __file__, *sys.argv[1:]], env=env, capture_output=True, text=True,
-                             check=True)
+        with tempfile.TemporaryDirectory() as home:  # a fresh user folder each time: a first launch
+            env = dict(os.environ, SINSR_STARTUP_CHILD="1", SINSR_GUI_HOME=home,
+                       QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
+            out = subprocess.run([sys.executable, __file__, *sys.argv[1:]], env=env, capture_output=True,
+                                 text=True, check=True, timeout=300)
         runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
     print(json.dumps({"runs": runs}, indent=1))
 

@@ -121,7 +121,7 @@ def time_runs(fn: Callable[[], object], device: torch.device, runs: int, warmup:
 
 def matmul_peak(device: torch.device, dtype: torch.dtype, n: int | None = None, runs: int = 3) -> float:
     """FLOP/s of a large square matmul in ``dtype`` on ``device`` (the practical peak for that dtype)."""
-    n = n or (8192 if device.type == "cuda" else 2048)
+    n = n or (8192 if device.type == "cuda" else 4096)
     a = torch.randn(n, n, device=device).to(dtype)
     b = torch.randn(n, n, device=device).to(dtype)
     times = time_runs(lambda: a @ b, device, runs=runs, warmup=1)

@@ -8,11 +8,13 @@ import sys
 
 import torch
 
-# Measured peak memory per tile (bytes), by model kind: a + b·(LR tile side)² for the full SinSR v1 model
-# in float32 on the CPU (docs/memory.md); reduced precision needs less, so this is conservative.
-SINSR_TILE_BYTES = (1.1e9, 60_000.0)
+# Peak memory of one tile beyond the loaded weights (bytes): a + b·(LR tile side)². For SinSR v1 in float32 on
+# the CPU we measured 0.48, 1.15, 2.59 and 4.11 GB at tiles 64-256, about 70 kB per LR pixel (docs/memory.md);
+# `auto` precision needs about 40 % less and fp16 GPUs about 15 % less, so this is conservative there.
+SINSR_TILE_BYTES = (0.2e9, 70_000.0)
 COMPACT_TILE_BYTES = (0.05e9, 6_000.0)
 CANDIDATE_TILES = (512, 448, 384, 320, 256, 192, 128, 64)
+CPU_SINSR_MAX_TILE = 128
 
 
 def available_bytes(device: torch.device) -> int:
@@ -51,11 +53,16 @@ def available_ram() -> int:
 
 def auto_tile_size(device: torch.device, *, kind: str, batch: int = 1, budget_fraction: float = 0.6,
                    free_bytes: int | None = None) -> int:
-    """The largest candidate LR tile whose estimated peak fits in ``budget_fraction`` of the free memory."""
+    """The largest candidate LR tile whose estimated peak fits in ``budget_fraction`` of the free memory.
+
+    SinSR on the CPU is capped at 128: its global attention makes larger tiles slower per pixel there
+    (0.9 ms per LR pixel at 128, 1.9 ms at 256; docs/memory.md), and smaller tiles report progress more often.
+    """
     a, b = SINSR_TILE_BYTES if kind == "sinsr" else COMPACT_TILE_BYTES
     free = available_bytes(device) if free_bytes is None else free_bytes
     budget = free * budget_fraction
-    for tile in CANDIDATE_TILES:
+    largest = CPU_SINSR_MAX_TILE if (kind == "sinsr" and device.type == "cpu") else CANDIDATE_TILES[0]
+    for tile in (t for t in CANDIDATE_TILES if t <= largest):
         if a + batch * b * tile * tile <= budget:
             return tile
     return CANDIDATE_TILES[-1]

@@ -207,7 +207,9 @@ class VectorQuantizer(nn.Module):
         out = torch.empty(flat.shape[0], dtype=torch.long, device=z.device)
         for start in range(0, flat.shape[0], QUANTIZER_CHUNK):
             part = flat[start:start + QUANTIZER_CHUNK]
-            dist = part.pow(2).sum(dim=1, keepdim=True) + codebook_sq - 2 * (part @ codebook.t())
+            # (|z|² + |e|²) - 2 z·e with one buffer: addmm's alpha=-2 is an exact scaling, so this rounds as the
+            # official three-step expression does.
+            dist = (part.pow(2).sum(dim=1, keepdim=True) + codebook_sq).addmm_(part, codebook.t(), alpha=-2)
             out[start:start + QUANTIZER_CHUNK] = dist.argmin(dim=1)
         return out
 
