@@ -311,7 +311,7 @@ def test_worker_signal_order_on_failure(qtbot, caplog):
 
 
 def test_gui_stays_responsive_while_the_model_runs(qtbot, tmp_path, shared_cache):
-    src = photo(tmp_path / "busy.png", 64, 64, seed=4)
+    src = photo(tmp_path / "busy.png", 224, 224, seed=4)  # several tiles: long enough to sample the GUI thread
     s = case_a_settings()
     request = model_request_for(s)
     shared_cache.get(request)  # load first: the tiles are the long part
