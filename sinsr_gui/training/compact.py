@@ -16,7 +16,6 @@ run, plus step count and wall time) and ``checkpoint.pt`` (model, optimizer, ste
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import json
 import math
@@ -36,6 +35,7 @@ from PIL import Image, ImageFilter
 from tqdm import tqdm
 
 from sinsr_gui.nn.compact import CompactConfig, CompactSRNet, count_parameters
+from sinsr_gui.weights.store import sha256_file
 
 WEIGHTS_NAME = "compact_x4.safetensors"
 CONFIG_NAME = "config.json"
@@ -395,14 +395,6 @@ def describe_device() -> str:
 # ----------------------------------------------------------------------------------------------- export
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def export_builtin(run_dir: Path, dest: Path, datasets: list[dict] | None = None) -> Path:
     """Copy a run's weights to ``dest/compact_x4.safetensors`` and write the card ``dest/compact_x4.json``.
 
@@ -436,7 +428,7 @@ def export_builtin(run_dir: Path, dest: Path, datasets: list[dict] | None = None
             "receptive_radius_lr_px": model.receptive_radius,
             "io": "(N, 3, H, W) RGB float in [0, 1] -> (N, 3, 4H, 4W), not clamped",
         },
-        "file": {"name": WEIGHTS_NAME, "bytes": weights.stat().st_size, "sha256": sha256_of(weights)},
+        "file": {"name": WEIGHTS_NAME, "bytes": weights.stat().st_size, "sha256": sha256_file(weights)},
         "training": {
             "datasets": datasets if datasets is not None else old.get("training", {}).get("datasets", []),
             "images_used": meta["images"],

@@ -7,7 +7,6 @@ install gives one clear message instead of garbage images or a cryptic tensor er
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import torch
 from sinsr_gui import paths
 from sinsr_gui.nn.compact import CompactSRNet
 from sinsr_gui.weights.checkpoint import CheckpointError, load_strict, read_state_dict
+from sinsr_gui.weights.store import sha256_file
 
 BUILTIN_NAME = "compact_x4"
 _DAMAGED = "The built-in model file is damaged; reinstall the app."
@@ -38,14 +38,6 @@ def load_builtin_card() -> dict:
         raise CheckpointError(f"{_DAMAGED} (cannot read {path.name}: {exc})") from exc
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def verify_builtin_file(card: dict) -> Path:
     """Check the weight file's size and SHA-256 against ``card``; return its path or raise CheckpointError."""
     path = builtin_weights_path()
@@ -56,7 +48,7 @@ def verify_builtin_file(card: dict) -> Path:
     if size != expected["bytes"]:
         raise CheckpointError(f"{_DAMAGED} ({path.name} has {size} bytes, expected {expected['bytes']}.)")
     # Size first: it is free, and catches truncated copies without reading the file.
-    digest = _sha256(path)
+    digest = sha256_file(path)
     if digest != expected["sha256"]:
         raise CheckpointError(f"{_DAMAGED} ({path.name} has SHA-256 {digest[:12]}…, expected "
                               f"{expected['sha256'][:12]}….)")
