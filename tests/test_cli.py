@@ -128,3 +128,23 @@ def test_without_sinsr_weights_the_builtin_model_is_used_and_said(tmp_path, caps
     with Image.open(tmp_path / "out" / "p_x4.png") as im:
         assert im.size == (80, 48)
         assert len(set(im.getdata())) > 50  # a real picture, not a flat fill
+
+
+def test_installed_sinsr_weights_are_used_without_flags(tmp_path, capsys, home):
+    """Weights imported into the store (small reference files standing in for the official ones) are what a
+    plain `sinsr-upscale IN -o OUT` runs, with no --unet/--autoencoder."""
+    from sinsr_gui.weights.importer import import_file
+    from sinsr_gui.weights.store import WeightStore
+    from tests.http_server import make_registry
+
+    store = WeightStore(registry=make_registry("http://127.0.0.1:9"))
+    import_file(CASE_A / "unet_ckpt.pth", store, name="sinsr_v1")
+    import_file(CASE_A / "autoencoder_ckpt.pth", store, name="vq_f4")
+    src = make_png(tmp_path / "p.png", 24, 16)
+    code = cli.main([str(src), "-o", str(tmp_path / "out"), "--config", str(CASE_A / "config.json"),
+                     "--dtype", "fp32", "--no-progress"])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "Model: sinsr" in err and "built-in" not in err
+    with Image.open(tmp_path / "out" / "p_x4.png") as im:
+        assert im.size == (96, 64)
