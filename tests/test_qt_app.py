@@ -50,6 +50,14 @@ def shared_cache() -> ModelCache:
 
 
 @pytest.fixture(autouse=True)
+def restore_application_look(qapp):
+    """app.run() installs the app's style sheet on the shared QApplication; other test files expect none."""
+    sheet = qapp.styleSheet()
+    yield
+    qapp.setStyleSheet(sheet)
+
+
+@pytest.fixture(autouse=True)
 def answers(monkeypatch):
     """Answer the app's questions without modal dialogs; record errors shown to the user."""
     shown: dict[str, list] = {"errors": [], "asked": []}

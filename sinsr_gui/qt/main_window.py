@@ -10,26 +10,18 @@ written over an input, and closing with unsaved results asks first.
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as _dt
 import functools
-import logging
-import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QEvent, QRect, QStandardPaths, Qt, QThread, QTimer, Slot
+from PySide6.QtCore import QByteArray, QEvent, Qt, QThread, QTimer, Slot
 from PySide6.QtGui import (
-    QAction,
-    QActionGroup,
     QCloseEvent,
     QDragEnterEvent,
     QDropEvent,
-    QIcon,
     QImage,
-    QKeySequence,
 )
 from PySide6.QtWidgets import (
     QApplication,
@@ -38,7 +30,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QProgressBar,
-    QStyle,
     QToolButton,
     QWidget,
 )
@@ -49,58 +40,41 @@ from sinsr_gui.qt.compare_view import CompareMode, CompareView
 from sinsr_gui.qt.first_run import FirstRunPanel, format_duration
 from sinsr_gui.qt.queue_panel import QueuePanel
 from sinsr_gui.qt.settings_panel import SettingsPanel
+from sinsr_gui.qt.window_actions import ActionsMixin
+from sinsr_gui.qt.window_common import (
+    _IMAGE_FIELDS,
+    _MODEL_FIELDS,
+    APP_TITLE,
+    IMAGE_FILTER_SUFFIXES,
+    Job,
+    _affects_every_photo,
+    _clock,
+    _count,
+    _local_files,
+    app_icon,
+    log,
+    model_request_for,
+)
+from sinsr_gui.qt.window_preview import PreviewMixin
+from sinsr_gui.qt.window_saving import SavingMixin
+from sinsr_gui.qt.window_weights import WeightsMixin
 from sinsr_gui.qt.worker import (
-    DownloadProgress,
     JobOutcome,
     LoadOutcome,
     ModelInfo,
-    PreviewOutcome,
-    Saved,
     Thumbnail,
     Worker,
-    download_task,
-    import_task,
     load_task,
-    preview_task,
-    save_task,
     start_in_thread,
     thumbnail_task,
     upscale_task,
 )
 from sinsr_gui.settings import USER_FIELDS, Settings, load_settings, reset_to_defaults, save_settings
 
-log = logging.getLogger(__name__)
-
-APP_TITLE = dialogs.APP_TITLE
-IMAGE_FILTER_SUFFIXES = ("*.png *.jpg *.jpeg *.jpe *.jfif *.webp *.tif *.tiff *.bmp *.dib *.gif "
-                         "*.avif *.heic *.heif")
-PREVIEW_MARGIN = 16  # LR pixels of context around a preview region, so its borders look like the full run
-PREVIEW_TARGET_S = 6.0  # a preview region is sized to take about this long, from measured speed
-_MODEL_FIELDS = ("model", "device", "precision")
-SINSR_WEIGHTS = ("sinsr_v1", "vq_f4")  # the registry entries SinSR needs: denoiser and autoencoder
-_IMAGE_FIELDS = ("model", "precision", "seed", "scale", "tile", "overlap")  # changing these outdates previews
+__all__ = ["MainWindow", "app_icon", "model_request_for"]
 
 
-@dataclass
-class Job:
-    """One photo in the queue and what became of it."""
-
-    id: int
-    path: Path
-    root: Path  # the folder it was found under; sub-folders are mirrored into an output folder
-    pasted: bool = False
-    state: str = "waiting"
-    message: str = ""
-    size: tuple[int, int] | None = None  # (width, height) of the input
-    result: JobOutcome | None = None
-    saved_path: Path | None = None
-
-    @property
-    def unsaved(self) -> bool:
-        return self.result is not None and self.saved_path is None
-
-
-class MainWindow(QMainWindow):
+class MainWindow(ActionsMixin, PreviewMixin, SavingMixin, WeightsMixin, QMainWindow):
     """The app window. ``settings`` defaults to the saved ones, ``cache`` to a new ModelCache and ``registry``
     (where weights are downloaded from) to the default one; tests pass their own."""
 
@@ -213,142 +187,6 @@ class MainWindow(QMainWindow):
         bar.addPermanentWidget(self.pixel_label)
         bar.addPermanentWidget(self.zoom_label)
 
-    def _icon(self, theme: str, fallback: QStyle.StandardPixmap) -> QIcon:
-        return QIcon.fromTheme(theme, self.style().standardIcon(fallback))
-
-    def _action(self, text: str, slot, shortcuts: tuple[str | QKeySequence.StandardKey, ...] = (), tip: str = "",
-                icon: QIcon | None = None, checkable: bool = False) -> QAction:
-        action = QAction(text, self)
-        keys: list[QKeySequence] = []
-        for s in shortcuts:
-            keys += QKeySequence.keyBindings(s) if isinstance(s, QKeySequence.StandardKey) else [QKeySequence(s)]
-        keys = list({k.toString(): k for k in keys if not k.isEmpty()}.values())  # platforms repeat some
-        if keys:
-            action.setShortcuts(keys)
-        if tip:
-            key_text = keys[0].toString(QKeySequence.SequenceFormat.NativeText) if keys else ""
-            action.setToolTip(f"{tip} ({key_text})" if key_text else tip)
-            action.setStatusTip(tip)
-        if icon is not None:
-            action.setIcon(icon)
-        action.setCheckable(checkable)
-        # triggered(bool) would land in a slot's first optional argument (e.g. preview's region).
-        action.triggered.connect((lambda checked: slot(checked)) if checkable else (lambda _checked=False: slot()))
-        self.addAction(action)  # shortcuts work even when menus/toolbars are hidden
-        self.shortcut_actions.append(action)
-        return action
-
-    def _build_actions(self) -> None:
-        SP = QStyle.StandardPixmap  # noqa: N806 - a short alias for a long enum
-        K = QKeySequence.StandardKey  # noqa: N806
-        self.shortcut_actions: list[QAction] = []
-        a = self._action
-        self.open_action = a("&Open photos…", self.open_files, (K.Open,), "Add photos to the queue",
-                             self._icon("document-open", SP.SP_DialogOpenButton))
-        self.open_folder_action = a("Add a &folder…", self.open_folder, ("Ctrl+Shift+O",),
-                                    "Add every photo in a folder (and its sub-folders)",
-                                    self._icon("folder-open", SP.SP_DirOpenIcon))
-        self.paste_action = a("&Paste image", self.paste, (K.Paste,),
-                              "Add the image (or image files) on the clipboard",
-                              self._icon("edit-paste", SP.SP_FileDialogDetailedView))
-        self.save_action = a("&Save", self.save_current, (K.Save,), "Save the result of the selected photo",
-                             self._icon("document-save", SP.SP_DialogSaveButton))
-        self.save_as_action = a("Save &as…", self.save_as, ("Ctrl+Shift+S",),
-                                "Save the selected result under a name and format you choose")
-        self.save_all_action = a("Save a&ll", self.save_all, ("Ctrl+Alt+S",), "Save every result not saved yet",
-                                 self._icon("document-save-all", SP.SP_DriveHDIcon))
-        self.open_output_action = a("Open &output folder", self.open_output_folder, ("Ctrl+Shift+E",),
-                                    "Show the folder of the last saved result",
-                                    self._icon("folder", SP.SP_DirIcon))
-        self.quit_action = a("&Quit", self.close, (K.Quit, "Ctrl+Q"), "Close the app")
-
-        self.upscale_action = a("&Upscale", self.start_processing, ("Ctrl+Return", "Ctrl+Enter"),
-                                "Upscale every waiting photo in the queue",
-                                self._icon("media-playback-start", SP.SP_MediaPlay))
-        self.preview_action = a("&Preview", self.preview, ("P",),
-                                "Upscale only the part of the photo in view, to check the result in seconds",
-                                self._icon("zoom-in", SP.SP_FileDialogContentsView))
-        self.preview_region_action = a("Preview &region…", self.preview_region, ("Shift+P",),
-                                       "Draw a rectangle on the photo and upscale only that part")
-        self.cancel_action = a("&Cancel", self.cancel, ("Esc",), "Stop the current upscale or preview",
-                               self._icon("process-stop", SP.SP_BrowserStop))
-        self.retry_action = a("&Retry", self.retry_selected, ("Ctrl+Shift+R",),
-                              "Upscale the selected photos again with the current settings",
-                              self._icon("view-refresh", SP.SP_BrowserReload))
-        self.remove_action = a("Re&move from queue", self.remove_selected, (K.Delete,),
-                               "Take the selected photos out of the queue (files are not touched)")
-        self.move_up_action = a("Move &up", lambda: self.queue_panel.move_selected(-1), ("Alt+Up",),
-                                "Move the selected photos earlier in the queue")
-        self.move_down_action = a("Move &down", lambda: self.queue_panel.move_selected(1), ("Alt+Down",),
-                                  "Move the selected photos later in the queue")
-        for act in (self.remove_action, self.move_up_action, self.move_down_action):
-            # Only while the queue has focus: Delete in a text field must still delete text.
-            act.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            self.queue_panel.addAction(act)
-            self.removeAction(act)
-
-        self.split_action = a("&Split view", lambda _on: self.set_compare_mode(CompareMode.SPLIT), ("S",),
-                              "Before on the left of the divider, after on the right", checkable=True)
-        self.side_action = a("Side &by side", lambda _on: self.set_compare_mode(CompareMode.SIDE_BY_SIDE), ("B",),
-                             "Before and after next to each other, zoomed and moved together", checkable=True)
-        group = QActionGroup(self)
-        for act in (self.split_action, self.side_action):
-            group.addAction(act)
-        (self.split_action if self.compare_view.mode() is CompareMode.SPLIT else self.side_action).setChecked(True)
-        self.zoom_in_action = a("Zoom &in", self.compare_view.zoom_in, (K.ZoomIn, "Ctrl+="), "Zoom in",
-                                self._icon("zoom-in", SP.SP_ArrowUp))
-        self.zoom_out_action = a("Zoom &out", self.compare_view.zoom_out, (K.ZoomOut,), "Zoom out",
-                                 self._icon("zoom-out", SP.SP_ArrowDown))
-        self.zoom_fit_action = a("&Fit to window", self.compare_view.zoom_to_fit, ("Ctrl+0",),
-                                 "Show the whole photo", self._icon("zoom-fit-best", SP.SP_TitleBarMaxButton))
-        self.zoom_actual_action = a("&Actual size (100 %)", self.compare_view.zoom_actual, ("Ctrl+1",),
-                                    "One result pixel per screen pixel",
-                                    self._icon("zoom-original", SP.SP_TitleBarNormalButton))
-        self.full_screen_action = a("F&ull screen", self._toggle_full_screen, (K.FullScreen, "F11"),
-                                    "Use the whole screen", checkable=True)
-        queue_toggle = self.queue_dock.toggleViewAction()
-        queue_toggle.setShortcut(QKeySequence("F7"))
-        settings_toggle = self.settings_dock.toggleViewAction()
-        settings_toggle.setShortcut(QKeySequence("F8"))
-        self.shortcut_actions += [queue_toggle, settings_toggle]
-
-        self.get_model_action = a("&Get the SinSR model…", self.show_first_run, (),
-                                  "Download or import the SinSR model")
-        self.reset_action = a("&Reset settings to defaults", self.reset_settings, (),
-                              "Put every setting back to how it was on first launch")
-        self.shortcuts_action = a("&Keyboard shortcuts", self.show_shortcuts, (K.HelpContents, "Ctrl+/"),
-                                  "List every keyboard shortcut")
-        self.log_action = a("Show &log folder", self.show_log_folder, (), "Open the folder with the log files")
-        self.about_action = a("&About", self.show_about, (), "Versions, device and licences")
-
-        menu = self.menuBar()
-        file_menu = menu.addMenu("&File")
-        for act in (self.open_action, self.open_folder_action, self.paste_action, None, self.save_action,
-                    self.save_as_action, self.save_all_action, self.open_output_action, None, self.quit_action):
-            file_menu.addSeparator() if act is None else file_menu.addAction(act)
-        queue_menu = menu.addMenu("&Queue")
-        for act in (self.upscale_action, self.preview_action, self.preview_region_action, self.cancel_action,
-                    None, self.retry_action, self.remove_action, self.move_up_action, self.move_down_action):
-            queue_menu.addSeparator() if act is None else queue_menu.addAction(act)
-        view_menu = menu.addMenu("&View")
-        for act in (self.split_action, self.side_action, None, self.zoom_in_action, self.zoom_out_action,
-                    self.zoom_fit_action, self.zoom_actual_action, None, queue_toggle, settings_toggle,
-                    self.full_screen_action):
-            view_menu.addSeparator() if act is None else view_menu.addAction(act)
-        model_menu = menu.addMenu("&Model")
-        model_menu.addAction(self.get_model_action)
-        model_menu.addAction(self.reset_action)
-        help_menu = menu.addMenu("&Help")
-        for act in (self.shortcuts_action, self.log_action, None, self.about_action):
-            help_menu.addSeparator() if act is None else help_menu.addAction(act)
-
-        tools = self.addToolBar("Main")
-        tools.setObjectName("mainToolBar")
-        tools.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        for act in (self.open_action, self.paste_action, None, self.upscale_action, self.preview_action,
-                    self.cancel_action, None, self.save_action, self.save_all_action, None, self.split_action,
-                    self.side_action, None, self.zoom_fit_action, self.zoom_actual_action):
-            tools.addSeparator() if act is None else tools.addAction(act)
 
     def _connect_views(self) -> None:
         q = self.queue_panel
@@ -741,96 +579,7 @@ class MainWindow(QMainWindow):
         return self.settings.estimate_seconds(kind, device, megapixels)
 
     # ========================================================================================= previews
-    def preview(self, region: QRect | None = None) -> None:
-        """Upscale only the part in view (or ``region``, output pixels) and show it in place."""
-        if self._job_worker is not None or self._preview_worker is not None:
-            self.statusBar().showMessage("Wait for the current upscale to finish (or press Esc) first.", 6000)
-            return
-        current, job = self._current, self.jobs.get(self._current_id)
-        if current is None or job is None:
-            self.statusBar().showMessage("Select a photo first (and wait until it is shown).", 6000)
-            return
-        s = self.settings.copy()
-        width, height = current.loaded.size
-        view_scale = self.compare_view.output_size().width() / width
-        rect = region if region is not None else self.compare_view.visible_image_rect()
-        if rect.isEmpty():
-            return
-        x0 = max(0, math.floor(rect.left() / view_scale))
-        y0 = max(0, math.floor(rect.top() / view_scale))
-        x1 = min(width, math.ceil((rect.right() + 1) / view_scale))
-        y1 = min(height, math.ceil((rect.bottom() + 1) / view_scale))
-        x0, y0, x1, y1, shrunk = _fit_region((x0, y0, x1, y1), self._preview_budget())
-        # Previews sit on the view's grid: a shown result's scale wins over a since-changed setting.
-        s.scale = round(view_scale) if round(view_scale) in (2, 3, 4) else s.scale
-        self._preview_token += 1
-        worker = Worker(functools.partial(preview_task, cache=self.cache, request=self.model_request(s),
-                                          job_id=job.id, token=self._preview_token, loaded=current.loaded,
-                                          region=(x0, y0, x1, y1), margin=PREVIEW_MARGIN, settings=s),
-                        name="preview")
-        self._preview_worker = worker
-        self._start_worker(worker, progress=self._on_preview_progress, yielded=self._on_model_info,
-                           succeeded=self._on_preview_ready, failed=self._on_preview_failed,
-                           finished=self._on_preview_finished)
-        self.progress_bar.setRange(0, 0)
-        self.progress_label.setText("Preview: loading the model…")
-        for w in (self.progress_label, self.progress_bar, self.cancel_button):
-            w.setVisible(True)
-        note = " (the centre of the view: zoom in to preview a smaller area)" if shrunk else ""
-        self.statusBar().showMessage(f"Previewing {x1 - x0} × {y1 - y0} pixels{note}…")
-        self._update_actions()
 
-    def preview_region(self) -> None:
-        if self._current is None:
-            self.statusBar().showMessage("Select a photo first.", 5000)
-            return
-        self.compare_view.start_region_selection()
-        self.compare_view.setFocus()
-        self.statusBar().showMessage("Drag a rectangle over the photo to preview it (Esc cancels).", 10000)
-
-    def _on_region_selected(self, rect: QRect) -> None:
-        self.preview(rect)
-
-    def _preview_budget(self) -> int:
-        """LR pixels a preview may cover: about PREVIEW_TARGET_S seconds at the measured speed."""
-        kind, device = self._expected_kind(), self._expected_device()
-        rate = self.settings.seconds_per_megapixel(kind, device) if kind and device else None
-        if rate:
-            return int(min(1024**2, max(96**2, PREVIEW_TARGET_S / rate * 1e6)))
-        return 192**2 if kind != "compact" else 512**2
-
-    @Slot(int, int)
-    def _on_preview_progress(self, done: int, total: int) -> None:
-        self.progress_bar.setRange(0, max(1, total))
-        self.progress_bar.setValue(done)
-        self.progress_label.setText(f"Preview: tile {done} of {total}")
-
-    @Slot(object)
-    def _on_preview_ready(self, outcome: PreviewOutcome) -> None:
-        if outcome.token != self._preview_token or outcome.job_id != self._current_id:
-            return  # the user moved on to another photo
-        self.compare_view.set_after_region(outcome.patch, outcome.rect)
-        took = format_duration(outcome.seconds).replace("about ", "")
-        self.statusBar().showMessage(f"Preview ready in {took}. Ctrl+Return upscales the whole photo.", 10000)
-
-    @Slot(str)
-    def _on_preview_failed(self, message: str) -> None:
-        worker = self._preview_worker
-        if worker is not None and worker.cancelled:
-            self.statusBar().showMessage("Preview cancelled.", 4000)
-        elif worker is not None and _affects_every_photo(worker.error):
-            dialogs.show_error(self, message, "Cannot preview")
-        else:
-            self.statusBar().showMessage(f"Preview failed: {message}", 12000)
-
-    @Slot()
-    def _on_preview_finished(self) -> None:
-        self._preview_worker = None
-        if self._job_worker is None:
-            self._show_progress(False)
-        self._update_actions()
-        if self._processing:
-            self._start_next()
 
     # ==================================================================================== the compare view
     def _on_current_changed(self, job_id: int) -> None:
@@ -897,121 +646,7 @@ class MainWindow(QMainWindow):
         self.pixel_label.setText(f"x {x}, y {y} (original {int(x / scale)}, {int(y / scale)})")
 
     # ============================================================================================ saving
-    def _output_path(self, job: Job, settings: Settings, scale: int) -> Path:
-        from sinsr_gui.engine.imageio import output_path_for
 
-        out_dir = Path(settings.output_dir).expanduser() if settings.output_dir else None
-        if out_dir is not None and job.root != job.path.parent:
-            with contextlib.suppress(ValueError):  # not below the root: no sub-folder to mirror
-                out_dir = out_dir / job.path.parent.relative_to(job.root)
-        if out_dir is None and job.pasted:
-            # Pasted images live in the app's cache folder, which nobody would think of looking in.
-            pictures = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation)
-            out_dir = Path(pictures) if pictures else Path.home()
-        return output_path_for(job.path, out_dir, fmt=settings.fmt, pattern=settings.name_pattern, scale=scale)
-
-    def _inputs(self) -> tuple[Path, ...]:
-        return tuple(j.path for j in self.jobs.values())
-
-    def save_current(self) -> None:
-        job = self.jobs.get(self._current_id)
-        if job is None or job.result is None:
-            self.statusBar().showMessage("Nothing to save yet: upscale the photo first (Ctrl+Return).", 6000)
-            return
-        if job.saved_path is not None:
-            self.statusBar().showMessage(f"Already saved as {job.saved_path}. Save as… makes another copy.", 8000)
-            return
-        self._start_save([job])
-
-    def save_all(self) -> None:
-        jobs = [j for j in self._ordered_jobs() if j.unsaved]
-        if not jobs:
-            self.statusBar().showMessage("Every result is already saved.", 5000)
-            return
-        self._start_save(jobs)
-
-    def save_as(self) -> None:
-        from sinsr_gui.engine.imageio import OUTPUT_SUFFIXES, normalize_format
-
-        job = self.jobs.get(self._current_id)
-        if job is None or job.result is None:
-            self.statusBar().showMessage("Nothing to save yet: upscale the photo first (Ctrl+Return).", 6000)
-            return
-        suggested = self._output_path(job, self.settings, job.result.scale)
-        filters = {"PNG": "PNG image (*.png)", "JPEG": "JPEG image (*.jpg *.jpeg)", "WEBP": "WebP image (*.webp)",
-                   "TIFF": "TIFF image (*.tif *.tiff)"}
-        name, chosen = QFileDialog.getSaveFileName(self, "Save result as", str(suggested), ";;".join(filters.values()),
-                                                   filters[self.settings.fmt])
-        if not name:
-            return
-        dest = Path(name)
-        fmt = next((f for f, label in filters.items() if label == chosen), self.settings.fmt)
-        try:
-            fmt = normalize_format(dest.suffix) if dest.suffix else fmt
-        except ValueError:
-            dest = dest.with_suffix(OUTPUT_SUFFIXES[fmt])
-        settings = self.settings.copy()
-        settings.fmt = fmt
-        # The file dialog already asked before replacing a file; inputs stay protected regardless.
-        self._start_save([job], dest=dest, settings=settings, overwrite=True)
-
-    def _start_save(self, jobs: list[Job], *, dest: Path | None = None, settings: Settings | None = None,
-                    overwrite: bool = False) -> None:
-        if self._save_worker is not None:
-            self.statusBar().showMessage("Still saving the previous results…", 4000)
-            return
-        s = settings or self.settings.copy()
-        items = []
-        for job in jobs:
-            result = job.result
-            assert result is not None
-            try:
-                target = dest or self._output_path(job, s, result.scale)
-            except ValueError as exc:
-                dialogs.show_error(self, str(exc), "Cannot save")
-                return
-            items.append((job.id, result.rgb, result.alpha, result.like, target, job.saved_path))
-        worker = Worker(functools.partial(save_task, items=items, settings=s, protected=self._inputs(),
-                                          overwrite=overwrite), name="save")
-        self._save_worker = worker
-        self._start_worker(worker, yielded=self._on_saved, failed=self._on_save_failed,
-                           finished=self._on_save_finished)
-        self.statusBar().showMessage(f"Saving {_count(len(items), 'result')}…")
-        self._update_actions()
-
-    @Slot(object)
-    def _on_saved(self, saved: object) -> None:
-        if not isinstance(saved, Saved):
-            return
-        job = self.jobs.get(saved.job_id)
-        self._last_saved_folder = saved.path.parent
-        if job is not None:
-            job.saved_path = saved.path
-            self.queue_panel.set_state(job.id, job.state, f"Saved as {saved.path}")
-        self.statusBar().showMessage(f"Saved {saved.path.name} in {saved.path.parent} "
-                                     "(File > Open output folder shows it).", 10000)
-        self._update_title()
-
-    @Slot(str)
-    def _on_save_failed(self, message: str) -> None:
-        if self._close_pending:  # the user chose "Save all" to quit; it failed, so do not close
-            self._close_pending = self._close_confirmed = False
-        dialogs.show_error(self, message, "Not saved")
-
-    @Slot()
-    def _on_save_finished(self) -> None:
-        self._save_worker = None
-        self._update_actions()
-
-    def open_output_folder(self) -> None:
-        job = self.jobs.get(self._current_id)
-        folder = (job.saved_path.parent if job is not None and job.saved_path else None) or self._last_saved_folder
-        if folder is None and self.settings.output_dir:
-            folder = Path(self.settings.output_dir)
-        if folder is None:
-            self.statusBar().showMessage("Nothing saved yet.", 4000)
-            return
-        dialogs.open_folder(folder)
 
     # ========================================================================================= settings
     def model_request(self, settings: Settings | None = None) -> Any:
@@ -1059,172 +694,7 @@ class MainWindow(QMainWindow):
             log.warning("cannot save the settings: %s", exc)
 
     # ====================================================================================== models, weights
-    def _store(self) -> Any:
-        from sinsr_gui.weights.store import WeightStore
 
-        return WeightStore(Path(self.settings.weights_dir) if self.settings.weights_dir else None, self.registry)
-
-    def _explicit_sinsr(self) -> bool:
-        s = self.settings
-        return bool(s.sinsr_unet and s.sinsr_autoencoder and Path(s.sinsr_unet).is_file()
-                    and Path(s.sinsr_autoencoder).is_file())
-
-    def sinsr_available(self) -> bool:
-        from sinsr_gui.weights.cli import installed_sinsr_paths
-
-        return self._explicit_sinsr() or installed_sinsr_paths(self._store()) is not None
-
-    def _compact_available(self) -> bool:
-        from sinsr_gui.weights.builtin import builtin_card_path, builtin_weights_path
-
-        return builtin_weights_path().is_file() and builtin_card_path().is_file()
-
-    def _expected_kind(self) -> str | None:
-        model = self.settings.model
-        if model != "auto":
-            return model
-        if self.sinsr_available():
-            return "sinsr"
-        return "compact" if self._compact_available() else None
-
-    def _expected_device(self) -> str | None:
-        if self._model_info is not None:
-            return self._model_info.device
-        from sinsr_gui.engine.devices import DeviceError, resolve_device
-
-        try:
-            dev = resolve_device(self.settings.device)
-        except DeviceError:
-            return None
-        return dev.type if dev.index in (None, 0) else f"{dev.type}:{dev.index}"
-
-    def _model_choices(self) -> list[tuple[str, str]]:
-        sinsr, compact = self.sinsr_available(), self._compact_available()
-        auto = "SinSR" if sinsr else "compact" if compact else "nothing installed yet"
-        return [("auto", f"Automatic (now: {auto})"),
-                ("sinsr", f"SinSR v1, best quality ({'installed' if sinsr else 'not installed'})"),
-                ("compact", f"Compact, fast ({'built in' if compact else 'not in this build'})")]
-
-    def _device_choices(self) -> list[tuple[str, str]]:
-        from sinsr_gui.engine.devices import available_devices
-
-        return [("auto", "Automatic (fastest available)"), *available_devices()]
-
-    def _licences(self, store: Any) -> list[tuple[str, str, str]]:
-        specs = [store.registry.get(n) for n in SINSR_WEIGHTS]  # what "Download" fetches, nothing else
-        return [(spec.display_name, f"{spec.license_name}: {spec.license_summary}", spec.license_url)
-                for spec in specs]
-
-    def _needs_first_run(self) -> bool:
-        """Until the user made the choice (or SinSR is there), every launch offers it again."""
-        s = self.settings
-        return not s.first_run_done and s.model != "compact" and not self.sinsr_available()
-
-    def _update_first_run(self, store: Any | None = None) -> None:
-        if not self._needs_first_run():
-            self.first_run_dock.hide()
-            return
-        store = store or self._store()
-        partial = any(store.part_path(n).is_file() for n in SINSR_WEIGHTS)
-        self.first_run_panel.set_downloading(False, resumable=partial)
-        if partial:
-            self.first_run_panel.set_message("A download was interrupted; “Resume download” continues where "
-                                             "it stopped.")
-        self.first_run_dock.show()
-        self.first_run_dock.raise_()
-
-    def show_first_run(self) -> None:
-        store = self._store()
-        partial = any(store.part_path(n).is_file() for n in SINSR_WEIGHTS)
-        if self._weights_worker is None:
-            self.first_run_panel.set_downloading(False, resumable=partial)
-        self.first_run_dock.show()
-        self.first_run_dock.raise_()
-
-    def start_download(self) -> None:
-        if self._weights_worker is not None:
-            return
-        store = self._store()
-        names = [n for n in SINSR_WEIGHTS if store.status_of(n).state != "installed"]
-        if not names:
-            self._weights_ready("SinSR is already installed.")
-            return
-        worker = Worker(functools.partial(download_task, store=store, names=names), name="download")
-        self._weights_worker = worker
-        self.first_run_panel.set_downloading(True)
-        self.first_run_panel.set_message("")
-        self._start_worker(worker, yielded=self._on_download_progress, succeeded=self._on_download_done,
-                           failed=self._on_weights_failed, finished=self._on_weights_finished)
-
-    def cancel_download(self) -> None:
-        if self._weights_worker is not None:
-            self._weights_worker.cancel()
-
-    @Slot(object)
-    def _on_download_progress(self, p: object) -> None:
-        if isinstance(p, DownloadProgress):
-            label = p.label + (f" (file {p.index + 1} of {p.count})" if p.count > 1 else "")
-            self.first_run_panel.set_progress(label, p.done, p.total, p.rate, p.eta)
-
-    @Slot(object)
-    def _on_download_done(self, _paths: object) -> None:
-        self._weights_ready("SinSR is downloaded, checked and ready.")
-
-    def import_weights(self, files: list[str]) -> None:
-        if self._weights_worker is not None:
-            return
-        worker = Worker(functools.partial(import_task, store=self._store(), files=files), name="import")
-        self._weights_worker = worker
-        self.first_run_panel.set_downloading(True)
-        self.first_run_panel.set_message("Checking and copying the files…")
-        self._start_worker(worker, succeeded=self._on_import_done, failed=self._on_weights_failed,
-                           finished=self._on_weights_finished)
-
-    @Slot(object)
-    def _on_import_done(self, lines: object) -> None:
-        text = " ".join(lines) if isinstance(lines, list) else ""
-        if self.sinsr_available():
-            self._weights_ready(f"{text} SinSR is ready.")
-            return
-        store = self._store()
-        missing = [store.registry.get(n).display_name for n in SINSR_WEIGHTS
-                   if store.status_of(n).state != "installed"]
-        self.first_run_panel.set_message(f"{text} Still needed: {', '.join(missing)}.")
-
-    @Slot(str)
-    def _on_weights_failed(self, message: str) -> None:
-        worker = self._weights_worker
-        paused = worker is not None and worker.cancelled
-        self.first_run_panel.set_message("Paused. “Resume download” continues where it stopped." if paused
-                                         else message)
-
-    @Slot()
-    def _on_weights_finished(self) -> None:
-        self._weights_worker = None
-        store = self._store()
-        partial = any(store.part_path(n).is_file() for n in SINSR_WEIGHTS)
-        self.first_run_panel.set_downloading(False, resumable=partial and not self.sinsr_available())
-
-    def _weights_ready(self, message: str) -> None:
-        self.first_run_panel.set_message(message)
-        self.settings.first_run_done = True
-        self.cache.release()  # "Automatic" meant the compact model until now
-        self._model_info = None
-        self.settings_panel.set_model_choices(self._model_choices())
-        self._update_model_label()
-        self._schedule_settings_save()
-        self.statusBar().showMessage(message, 10000)
-        QTimer.singleShot(2500, self.first_run_dock.hide)
-
-    def use_compact(self) -> None:
-        old = self.settings.copy()
-        self.settings.model = "compact"
-        self.settings.first_run_done = True
-        self.settings_panel.set_settings(self.settings)
-        self._apply_settings_change(old)
-        self.first_run_dock.hide()
-        self.statusBar().showMessage("Using the built-in compact model. Model > Get the SinSR model… "
-                                     "downloads SinSR any time.", 10000)
 
     # ====================================================================================== status & title
     def _update_model_label(self) -> None:
@@ -1384,60 +854,5 @@ class MainWindow(QMainWindow):
 
 
 # ============================================================================================== helpers
-def model_request_for(s: Settings) -> Any:
-    """The engine's ModelRequest for these settings (explicit SinSR files win over the installed ones)."""
-    from sinsr_gui.engine.models import ModelRequest
-
-    return ModelRequest(model=s.model, device=s.device, dtype=s.precision,
-                        unet=Path(s.sinsr_unet) if s.sinsr_unet else None,
-                        autoencoder=Path(s.sinsr_autoencoder) if s.sinsr_autoencoder else None,
-                        config=Path(s.sinsr_config) if s.sinsr_config else None,
-                        weights_dir=Path(s.weights_dir) if s.weights_dir else None)
 
 
-def app_icon() -> QIcon:
-    icon = QIcon()
-    folder = paths.resource_path("icons")
-    for png in sorted(folder.glob("sinsr-gui-*.png")):
-        icon.addFile(str(png))
-    return icon
-
-
-def _local_files(mime) -> list[str]:
-    return [u.toLocalFile() for u in mime.urls() if u.isLocalFile()] if mime is not None and mime.hasUrls() else []
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
-        f"{seconds // 60}:{seconds % 60:02d}"
-
-
-def _affects_every_photo(exc: BaseException | None) -> bool:
-    """Errors about the model or device (not about one file): continuing the queue would repeat them."""
-    if exc is None:
-        return False
-    from sinsr_gui.engine.devices import DeviceError
-    from sinsr_gui.engine.models import ModelUnavailable
-    from sinsr_gui.engine.tiling import OutOfMemory
-    from sinsr_gui.weights.checkpoint import CheckpointError
-    from sinsr_gui.weights.store import WeightsError
-
-    return isinstance(exc, ModelUnavailable | DeviceError | CheckpointError | WeightsError | OutOfMemory)
-
-
-def _fit_region(region: tuple[int, int, int, int], budget: int) -> tuple[int, int, int, int, bool]:
-    """Shrink ``region`` (x0, y0, x1, y1) about its centre to at most ``budget`` pixels; True if it shrank."""
-    x0, y0, x1, y1 = region
-    w, h = x1 - x0, y1 - y0
-    if w * h <= budget:
-        return x0, y0, x1, y1, False
-    f = math.sqrt(budget / (w * h))
-    nw, nh = max(16, min(w, int(w * f))), max(16, min(h, int(h * f)))
-    cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
-    nx0, ny0 = max(x0, cx - nw // 2), max(y0, cy - nh // 2)
-    return nx0, ny0, min(x1, nx0 + nw), min(y1, ny0 + nh), True
