@@ -172,7 +172,7 @@ def run_upscale(args: argparse.Namespace) -> int:
         cancel.set()
         overall.close()
         print("\nStopped. Finished images are saved; nothing partial was written.", file=sys.stderr)
-        print(Summary(summary.done, summary.skipped, summary.failed).report(), file=sys.stderr)
+        print(summary.report(), file=sys.stderr)
         return EXIT_INTERRUPTED
     overall.close()
     print(summary.report(), file=sys.stderr)

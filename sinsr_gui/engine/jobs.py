@@ -95,11 +95,16 @@ def iter_process_file(
         from sinsr_gui.engine.tiling import UpscaleCancelled
 
         raise UpscaleCancelled("Cancelled.")
-    bit_depth = output.bit_depth or (16 if image.bit_depth == 16 else 8)
     notes = list(image.notes)
-    written = imageio.save_image(
-        rgb, output_path, like=image, fmt=output.fmt, quality=output.quality, bit_depth=bit_depth, alpha=alpha,
-        overwrite=output.overwrite, protected=(input_path, *protected), notes=notes,
-    )
+    written = save_result(rgb, alpha, image, output_path, output, protected=(input_path, *protected), notes=notes)
     return JobResult(input_path, written, image.size, (rgb.shape[1], rgb.shape[0]),
                      time.perf_counter() - start, notes)
+
+
+def save_result(rgb: np.ndarray, alpha: np.ndarray | None, like: imageio.LoadedImage | None, dest: Path,
+                output: OutputOptions, *, protected: tuple[Path, ...] = (), notes: list[str] | None = None) -> Path:
+    """Write a result with the output options (the CLI and the app share this). 16-bit sources stay 16-bit
+    unless a depth is chosen; inputs in ``protected`` are never written. Returns the path written."""
+    bit_depth = output.bit_depth or (16 if like is not None and like.bit_depth == 16 else 8)
+    return imageio.save_image(rgb, dest, like=like, fmt=output.fmt, quality=output.quality, bit_depth=bit_depth,
+                              alpha=alpha, overwrite=output.overwrite, protected=protected, notes=notes)

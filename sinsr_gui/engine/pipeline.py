@@ -133,9 +133,10 @@ class SinSRPipeline:
         m = self.size_multiple
         return round_up(height, m), round_up(width, m)
 
-    def noise_like_padded(self, batch: int, height: int, width: int,
-                          generator: torch.Generator | None = None) -> torch.Tensor:
-        """(batch, C_latent, Hp, Wp) float32 standard normal noise for an LR image of ``height x width``.
+    def noise_field(self, batch: int, height: int, width: int,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+        """(batch, C_latent, Hp, Wp) float32 standard normal noise for a whole LR image of ``height x width``:
+        what :meth:`upscale` draws, and the field the tiler slices for each tile.
 
         Drawn on the generator's device (the CPU by default) so a seed gives the same picture on any device.
         """
@@ -144,11 +145,6 @@ class SinSRPipeline:
             generator = torch.Generator().manual_seed(DEFAULT_SEED)
         shape = (batch, self.config.autoencoder.embed_dim, hp, wp)
         return torch.randn(shape, generator=generator, device=generator.device, dtype=torch.float32)
-
-    def noise_field(self, batch: int, height: int, width: int,
-                    generator: torch.Generator | None = None) -> torch.Tensor:
-        """The tiler's whole-image noise field: the same tensor :meth:`upscale` draws for this size."""
-        return self.noise_like_padded(batch, height, width, generator)
 
     # Inference ----------------------------------------------------------------------------------------
     def run_tiles(self, tiles: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
@@ -185,7 +181,7 @@ class SinSRPipeline:
         n, _, h, w = lr.shape
         hp, wp = self.padded_size(h, w)
         if noise is None:
-            noise = self.noise_like_padded(n, h, w, generator)
+            noise = self.noise_field(n, h, w, generator)
         elif tuple(noise.shape) != (n, self.config.autoencoder.embed_dim, hp, wp):
             raise ValueError(f"noise must have shape {(n, self.config.autoencoder.embed_dim, hp, wp)}")
         y = (lr.to(self.device, torch.float32) - 0.5) / 0.5

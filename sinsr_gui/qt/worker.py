@@ -282,12 +282,13 @@ def metadata_only(loaded: Any) -> Any:
 def save_result(rgb: np.ndarray, alpha: np.ndarray | None, like: Any, dest: Path, settings: Settings, *,
                 protected: tuple[Path, ...], overwrite: bool = False) -> Path:
     """Write a result with the output settings; never over an input (``protected``). Returns the path written."""
-    from sinsr_gui.engine import imageio
+    from sinsr_gui.engine import jobs
 
-    bit_depth = settings.bit_depth or (16 if like is not None and like.bit_depth == 16 else 8)
+    output = jobs.OutputOptions(scale=settings.scale, fmt=settings.fmt, quality=settings.quality,
+                                bit_depth=settings.bit_depth or None, overwrite=overwrite,
+                                name_pattern=settings.name_pattern)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    return imageio.save_image(rgb, dest, like=like, fmt=settings.fmt, quality=settings.quality,
-                              bit_depth=bit_depth, alpha=alpha, overwrite=overwrite, protected=protected)
+    return jobs.save_result(rgb, alpha, like, dest, output, protected=protected)
 
 
 def upscale_task(control: TaskControl, *, cache: Any, request: Any, job_id: int, path: Path,
