@@ -19,9 +19,7 @@ import argparse
 import io
 import json
 import math
-import os
 import platform
-import random
 import sys
 import time
 from collections.abc import Sequence
@@ -35,13 +33,27 @@ from PIL import Image, ImageFilter
 from tqdm import tqdm
 
 from sinsr_gui.nn.compact import CompactConfig, CompactSRNet, count_parameters
+from sinsr_gui.training.common import (
+    atomic_save,
+    available_threads,
+    chance,
+    describe_device,
+    list_images,
+    load_images,
+    random_patch,
+    rng_states,
+    save_weights,
+    seed_everything,
+    set_rng_states,
+    to_tensor,
+    uniform,
+)
 from sinsr_gui.weights.store import sha256_file
 
 WEIGHTS_NAME = "compact_x4.safetensors"
 CONFIG_NAME = "config.json"
 CHECKPOINT_NAME = "checkpoint.pt"
 CARD_NAME = "compact_x4.json"
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 _DOWNSCALE_FILTERS = {
     "bicubic": Image.Resampling.BICUBIC,
@@ -104,52 +116,6 @@ class TrainConfig:
 # ----------------------------------------------------------------------------------------------- data
 
 
-def list_images(dirs: Sequence[str | os.PathLike[str]]) -> list[Path]:
-    """All image files directly inside ``dirs``, sorted by name within each folder (stable across machines)."""
-    files: list[Path] = []
-    for d in dirs:
-        d = Path(d)
-        if not d.is_dir():
-            raise FileNotFoundError(f"training folder not found: {d}")
-        files += sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    return files
-
-
-def load_images(files: Sequence[Path], min_side: int) -> list[np.ndarray]:
-    """Decode every file once into ``(H, W, 3)`` uint8 RGB arrays kept in memory (decoding per step is slow).
-
-    Images with a side shorter than ``min_side`` (the HR patch) cannot give a patch and are skipped.
-    """
-    images = []
-    for path in files:
-        with Image.open(path) as im:
-            arr = np.asarray(im.convert("RGB"))
-        if min(arr.shape[:2]) >= min_side:
-            images.append(arr)
-    return images
-
-
-def _uniform(gen: torch.Generator, lo: float, hi: float) -> float:
-    return lo + (hi - lo) * torch.rand((), generator=gen).item()
-
-
-def _chance(gen: torch.Generator, p: float) -> bool:
-    return torch.rand((), generator=gen).item() < p
-
-
-def random_patch(images: Sequence[np.ndarray], size: int, gen: torch.Generator) -> np.ndarray:
-    """A random ``(size, size, 3)`` uint8 crop of a random image, randomly flipped and rotated by k*90°."""
-    img = images[int(torch.randint(len(images), (), generator=gen))]
-    h, w = img.shape[:2]
-    top = int(torch.randint(h - size + 1, (), generator=gen))
-    left = int(torch.randint(w - size + 1, (), generator=gen))
-    patch = img[top : top + size, left : left + size]
-    if _chance(gen, 0.5):
-        patch = patch[:, ::-1]
-    patch = np.rot90(patch, k=int(torch.randint(4, (), generator=gen)))
-    return np.ascontiguousarray(patch)
-
-
 def jpeg_roundtrip(img: Image.Image, quality: int) -> Image.Image:
     """Encode as JPEG at ``quality`` with Pillow and decode again (4:2:0 chroma, like most cameras)."""
     buf = io.BytesIO()
@@ -167,32 +133,27 @@ def degrade(hr: np.ndarray, scale: int, cfg: DegradationConfig, gen: torch.Gener
     """
     img = Image.fromarray(hr)
     lr_size = (hr.shape[1] // scale, hr.shape[0] // scale)
-    if _chance(gen, cfg.clean_prob):
+    if chance(gen, cfg.clean_prob):
         return np.asarray(img.resize(lr_size, Image.Resampling.BICUBIC))
-    if _chance(gen, cfg.blur_prob):
-        img = img.filter(ImageFilter.GaussianBlur(radius=_uniform(gen, *cfg.blur_sigma)))
+    if chance(gen, cfg.blur_prob):
+        img = img.filter(ImageFilter.GaussianBlur(radius=uniform(gen, *cfg.blur_sigma)))
     names = list(_DOWNSCALE_FILTERS)
     method = _DOWNSCALE_FILTERS[names[int(torch.randint(len(names), (), generator=gen))]]
     img = img.resize(lr_size, method)
     x = torch.from_numpy(np.asarray(img).astype(np.float32) / 255.0)  # (h, w, 3) in [0, 1]
     r = torch.rand((), generator=gen).item()
     if r < cfg.gaussian_noise_prob:
-        sigma = _uniform(gen, *cfg.gaussian_sigma) / 255.0
+        sigma = uniform(gen, *cfg.gaussian_sigma) / 255.0
         x = x + sigma * torch.randn(x.shape, generator=gen)
     elif r < cfg.gaussian_noise_prob + cfg.poisson_noise_prob:
         lo, hi = (math.log(v) for v in cfg.poisson_peak)
-        peak = math.exp(_uniform(gen, lo, hi))
+        peak = math.exp(uniform(gen, lo, hi))
         x = torch.poisson(x.clamp(0, 1) * peak, generator=gen) / peak
     lr = (x.clamp(0, 1) * 255.0).round().to(torch.uint8).numpy()
-    if _chance(gen, cfg.jpeg_prob):
+    if chance(gen, cfg.jpeg_prob):
         q = int(torch.randint(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1, (), generator=gen))
         lr = np.asarray(jpeg_roundtrip(Image.fromarray(lr), q))
     return lr
-
-
-def to_tensor(img: np.ndarray) -> torch.Tensor:
-    """``(H, W, 3)`` uint8 -> ``(3, H, W)`` float32 in ``[0, 1]``."""
-    return torch.from_numpy(np.array(img, dtype=np.float32)).permute(2, 0, 1).div_(255.0)
 
 
 def make_batch(
@@ -226,61 +187,6 @@ def learning_rate(step: int, cfg: TrainConfig) -> float:
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * min(1.0, t)))
 
 
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed torch, numpy and random; return the generator that drives all data sampling."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    # A separate stream for data, so changing the model (which consumes torch's global RNG) keeps the data.
-    return torch.Generator().manual_seed(seed + 1)
-
-
-def _rng_states(gen: torch.Generator) -> dict:
-    # Stored as tensors and plain Python values so torch.load(weights_only=True) can read them back.
-    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
-    return {
-        "torch": torch.get_rng_state(),
-        "data": gen.get_state(),
-        "numpy": [np_name, torch.from_numpy(np_keys.astype(np.int64)), np_pos, np_has_gauss, np_gauss],
-        "python": list(random.getstate()),
-    }
-
-
-def _set_rng_states(states: dict, gen: torch.Generator) -> None:
-    torch.set_rng_state(states["torch"])
-    gen.set_state(states["data"])
-    name, keys, pos, has_gauss, gauss = states["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
-    version, internal, gauss_next = states["python"]
-    random.setstate((version, tuple(internal), gauss_next))
-
-
-def _atomic_save(obj: object, path: Path) -> None:
-    # A crash while writing must not destroy the previous checkpoint.
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def save_weights(model: CompactSRNet, path: Path) -> None:
-    """Write fp32 weights as safetensors, with the model config in the metadata for humans."""
-    from safetensors.torch import save_file
-
-    state = {k: v.detach().float().contiguous() for k, v in model.state_dict().items()}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata={"model": "CompactSRNet", "config": json.dumps(model.config.to_dict())})
-    tmp.chmod(0o644)  # safetensors creates the file owner-only; a shipped resource must be readable by all
-    os.replace(tmp, path)
-
-
-def available_threads() -> int:
-    """CPU cores this process may use (respects affinity masks and container CPU sets)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS, Windows
-        return max(1, os.cpu_count() or 1)
-
-
 def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = False, threads: int | None = None) -> Path:
     """Run (or continue) training; returns the output folder. See the module docstring for its files.
 
@@ -306,7 +212,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = False, thread
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         step, elapsed_before = int(ckpt["step"]), float(ckpt["elapsed_s"])
-        _set_rng_states(ckpt["rng"], gen)
+        set_rng_states(ckpt["rng"], gen)
 
     images = load_images(list_images(cfg.data), min_side=cfg.lr_patch * cfg.model.upscale)
     if not images:
@@ -319,13 +225,13 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = False, thread
 
     def checkpoint() -> None:
         elapsed = elapsed_before + time.perf_counter() - t0
-        _atomic_save(
+        atomic_save(
             {
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "step": step,
                 "elapsed_s": elapsed,
-                "rng": _rng_states(gen),
+                "rng": rng_states(gen),
                 "config": json.dumps(cfg.to_dict()),
             },
             ckpt_path,
@@ -378,18 +284,6 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = False, thread
     if not (out / WEIGHTS_NAME).is_file():  # resumed a run that had already finished
         checkpoint()
     return out
-
-
-def describe_device() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"CPU: {cpu}, {torch.get_num_threads()} threads"
 
 
 # ----------------------------------------------------------------------------------------------- export

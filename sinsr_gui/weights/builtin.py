@@ -1,7 +1,14 @@
-"""The built-in "Compact (built-in)" x4 model that ships inside the app, so a fresh install works offline.
+"""The built-in x4 models that ship inside the app, so a fresh install works offline.
 
-Its card ``resources/models/compact_x4.json`` records the architecture config, training facts, metrics and
-the weight file's size and SHA-256. The file is checked against the card before every load, so a damaged
+Two models of the same compact architecture, named for what they are for:
+
+* ``photo_x4``, **"Photo"**: trained on real-world degradations (JPEG, blur, noise, resizing); the default
+  whenever SinSR is not installed, because phone and web photos are what people bring;
+* ``compact_x4``, **"Faithful"**: trained mostly on clean downscaled images; for clean sources such as
+  renders, scans and screenshots, where it adds nothing that is not there.
+
+Each has a card ``resources/models/<name>.json`` recording the architecture config, training facts, metrics
+and the weight file's size and SHA-256. The file is checked against the card before every load, so a damaged
 install gives one clear message instead of garbage images or a cryptic tensor error.
 """
 
@@ -17,30 +24,39 @@ from sinsr_gui.nn.compact import CompactSRNet
 from sinsr_gui.weights.checkpoint import CheckpointError, load_strict, read_state_dict
 from sinsr_gui.weights.store import sha256_file
 
-BUILTIN_NAME = "compact_x4"
+PHOTO = "photo_x4"
+FAITHFUL = "compact_x4"
+BUILTIN_MODELS = (PHOTO, FAITHFUL)  # the default first
+BUILTIN_NAME = FAITHFUL  # the first built-in model's name, kept for older callers
 _DAMAGED = "The built-in model file is damaged; reinstall the app."
 
 
-def builtin_weights_path() -> Path:
-    return paths.resource_path(f"models/{BUILTIN_NAME}.safetensors")
+def _check_name(name: str) -> str:
+    if name not in BUILTIN_MODELS:
+        raise ValueError(f"unknown built-in model {name!r}; known: {', '.join(BUILTIN_MODELS)}")
+    return name
 
 
-def builtin_card_path() -> Path:
-    return paths.resource_path(f"models/{BUILTIN_NAME}.json")
+def builtin_weights_path(name: str = FAITHFUL) -> Path:
+    return paths.resource_path(f"models/{_check_name(name)}.safetensors")
 
 
-def load_builtin_card() -> dict:
+def builtin_card_path(name: str = FAITHFUL) -> Path:
+    return paths.resource_path(f"models/{_check_name(name)}.json")
+
+
+def load_builtin_card(name: str = FAITHFUL) -> dict:
     """The model card as a dict (keys include ``display_name``, ``architecture``, ``file``, ``metrics``)."""
-    path = builtin_card_path()
+    path = builtin_card_path(name)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise CheckpointError(f"{_DAMAGED} (cannot read {path.name}: {exc})") from exc
 
 
-def verify_builtin_file(card: dict) -> Path:
+def verify_builtin_file(card: dict, name: str = FAITHFUL) -> Path:
     """Check the weight file's size and SHA-256 against ``card``; return its path or raise CheckpointError."""
-    path = builtin_weights_path()
+    path = builtin_weights_path(name)
     expected = card["file"]
     if not path.is_file():
         raise CheckpointError(f"{_DAMAGED} ({path.name} is missing.)")
@@ -55,14 +71,15 @@ def verify_builtin_file(card: dict) -> Path:
     return path
 
 
-def load_builtin_model(device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> CompactSRNet:
-    """Verify and load the built-in model, in eval mode on ``device``/``dtype``.
+def load_builtin_model(device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
+                       name: str = FAITHFUL) -> CompactSRNet:
+    """Verify and load the built-in model ``name``, in eval mode on ``device``/``dtype``.
 
     The returned module maps ``(N, 3, H, W)`` RGB in ``[0, 1]`` to ``(N, 3, 4H, 4W)`` (not clamped).
     Raises :class:`CheckpointError` if the file is missing, damaged or does not match the card's config.
     """
-    card = load_builtin_card()
-    path = verify_builtin_file(card)
+    card = load_builtin_card(name)
+    path = verify_builtin_file(card, name)
     cfg = card["architecture"]["config"]
     model = CompactSRNet(num_feat=int(cfg["num_feat"]), num_conv=int(cfg["num_conv"]),
                          upscale=int(cfg["upscale"]))

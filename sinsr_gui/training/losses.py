@@ -1,0 +1,37 @@
+"""Training losses that need no downloaded network (no VGG, no LPIPS): pixel, frequency and adversarial.
+
+All take ``(N, C, H, W)`` float tensors; images are RGB in [0, 1]. Each returns a scalar tensor.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def pixel_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.l1_loss(pred, target)
+
+
+def frequency_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference of the orthonormal 2-D spectra (real and imaginary parts).
+
+    Pixel L1 lets a network trade the weak high frequencies for a smooth, safe average; here every spatial
+    frequency's error counts with the same weight, so fine detail that is missing costs as much as a
+    slightly wrong flat area.
+    """
+    fp = torch.fft.rfft2(pred.float(), norm="ortho")
+    ft = torch.fft.rfft2(target.float(), norm="ortho")
+    return (torch.view_as_real(fp) - torch.view_as_real(ft)).abs().mean()
+
+
+def gan_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """Non-saturating GAN loss for the generator: make the discriminator call its output real."""
+    return F.binary_cross_entropy_with_logits(fake_logits.float(), torch.ones_like(fake_logits, dtype=torch.float32))
+
+
+def gan_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy: real patches -> 1, generated ones -> 0 (mean of the two halves)."""
+    real = F.binary_cross_entropy_with_logits(real_logits.float(), torch.ones_like(real_logits, dtype=torch.float32))
+    fake = F.binary_cross_entropy_with_logits(fake_logits.float(), torch.zeros_like(fake_logits, dtype=torch.float32))
+    return 0.5 * (real + fake)
