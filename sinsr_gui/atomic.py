@@ -55,7 +55,7 @@ def atomic_path(dest: str | os.PathLike[str], *, mode: int | None = None) -> Ite
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=TEMP_SUFFIX)
+    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name[:32]}.", suffix=TEMP_SUFFIX)
     os.close(fd)
     tmp = Path(name)
     try:

@@ -40,6 +40,8 @@ REMEDY_ACTIONS = (
     "smaller_tile",  # out of memory: a smaller tile size, or another device
     "choose_device",  # the chosen device is not available
     "see_log",  # an unexpected failure: the details are in the log
+    "upscale_again",  # the result is no longer in memory and its saved copy is lossy: run it again
+    "raise_pixel_limit",  # the photo is larger than the decompression-bomb guard allows
 )
 
 

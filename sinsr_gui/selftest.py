@@ -91,19 +91,20 @@ def _tiny_sinsr():
 
 
 def _models():
-    """(label, factory) pairs: the verified built-in model when it is bundled, and always a tiny SinSR.
+    """(label, factory) pairs: each verified built-in model that is bundled, and always a tiny SinSR.
 
     The tiny SinSR runs the same Swin/VQ code as the downloadable SinSR weights, which the bundle cannot
     contain, so a module missing from the build shows up here rather than on a user's first SinSR run.
     """
-    from sinsr_gui.weights.builtin import builtin_card_path, builtin_weights_path
+    from sinsr_gui.engine.models import ModelRequest, load_model
+    from sinsr_gui.engine.models.builtin import FAITHFUL, PHOTO, is_installed
 
     models = []
-    if builtin_card_path().is_file() or builtin_weights_path().is_file():
-        from sinsr_gui.engine.models import CompactUpscaler
-
-        # The app's default precision ("auto": bf16 autocast on CPUs that have it), so that path is checked too.
-        models.append(("compact model", lambda: CompactUpscaler("cpu", "auto")))
+    for descriptor in (PHOTO, FAITHFUL):
+        if is_installed(descriptor):
+            # The app's default precision ("auto": bf16 autocast on CPUs that have it), so that path is checked too.
+            request = ModelRequest(model=descriptor.kind, device="cpu", dtype="auto")
+            models.append((f"{descriptor.kind} model", lambda r=request: load_model(r)[0]))
     models.append(("tiny SinSR", _tiny_sinsr))
     return models
 
@@ -113,8 +114,8 @@ def _upscale_round_trip(model, folder: Path) -> tuple[int, int]:
     from PIL import Image
 
     from sinsr_gui.engine import imageio
-    from sinsr_gui.engine.jobs import OutputOptions, iter_process_file
-    from sinsr_gui.engine.tiling import TilingOptions, run_to_completion
+    from sinsr_gui.engine.options import RunOptions
+    from sinsr_gui.engine.photo import PhotoOptions, process_file, run_to_result
 
     # A smooth gradient plus a square: deterministic, and not flat, so a broken model cannot pass by luck.
     yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32) / (SIZE - 1)
@@ -124,9 +125,8 @@ def _upscale_round_trip(model, folder: Path) -> tuple[int, int]:
     source = folder / "input.png"
     Image.fromarray((rgb * 255 + 0.5).astype(np.uint8)).save(source)
 
-    job = iter_process_file(model, source, folder / "output.png", TilingOptions(tile=64, overlap=8),
-                            OutputOptions(scale=4, fmt="PNG"))
-    result = run_to_completion(job)
+    options = PhotoOptions(run=RunOptions(scale=4, tile=64, overlap=8))
+    result = run_to_result(process_file(model, source, folder / "output.png", options))
     written = imageio.read_image(result.output_path)
     expected = (SIZE * 4, SIZE * 4)
     if written.size != expected:

@@ -12,24 +12,32 @@ import json
 import logging
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from sinsr_gui import paths
+from sinsr_gui.atomic import atomic_write_text
+from sinsr_gui.engine.imageio.formats import OUTPUT_FORMATS
+from sinsr_gui.engine.options import (
+    DEFAULT_NAME_PATTERN,
+    DEFAULT_QUALITY,
+    DEFAULT_SEED,
+    LEGACY_MODEL_NAMES,
+    MAX_SEED,
+    MODEL_CHOICES,
+    PRECISIONS,
+    SCALES,
+)
 
 log = logging.getLogger(__name__)
 
 SETTINGS_FILE = "settings.json"
 
-MODELS = ("auto", "sinsr", "compact")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-SCALES = (2, 3, 4)
-FORMATS = ("PNG", "JPEG", "WEBP", "TIFF")
+MODELS = MODEL_CHOICES
+FORMATS = OUTPUT_FORMATS
 AUTO_SAVE = ("batch", "always", "never")
 COMPARE_MODES = ("split", "side_by_side")
-MAX_SEED = 2**31 - 1
 MAX_TILE = 2048
 _THROUGHPUT_SMOOTHING = 0.5  # weight of the newest measurement: follows a new machine quickly, damps noise
 
@@ -48,13 +56,13 @@ class Settings:
     precision: str = "auto"
     tile: int = 0
     overlap: int = 0
-    seed: int = 12345
+    seed: int = DEFAULT_SEED
     scale: int = 4
     fmt: str = "PNG"
-    quality: int = 95
+    quality: int = DEFAULT_QUALITY
     bit_depth: int = 0
     output_dir: str = ""
-    name_pattern: str = "{stem}_x{scale}"
+    name_pattern: str = DEFAULT_NAME_PATTERN
     auto_save: str = "batch"  # batch: save at once when several photos run; always; never (keep in memory)
     compare_mode: str = "split"
     sinsr_unet: str = ""
@@ -87,6 +95,26 @@ class Settings:
         rate = self.seconds_per_megapixel(model_kind, device)
         return None if rate is None else rate * megapixels
 
+    # ------------------------------------------------------------------------------------ engine options
+    def to_options(self) -> Any:
+        """These settings as the engine's :class:`~sinsr_gui.engine.photo.PhotoOptions` (the command line
+        maps its arguments the same way). Explicit SinSR files win over the installed ones."""
+        from sinsr_gui.engine.models import ModelRequest
+        from sinsr_gui.engine.options import OutputOptions, RunOptions
+        from sinsr_gui.engine.photo import PhotoOptions
+
+        def path(text: str) -> Path | None:
+            return Path(text).expanduser() if text else None
+
+        return PhotoOptions(
+            model=ModelRequest(model=self.model, device=self.device, dtype=self.precision,
+                               unet=path(self.sinsr_unet), autoencoder=path(self.sinsr_autoencoder),
+                               config=path(self.sinsr_config), weights_dir=path(self.weights_dir)),
+            run=RunOptions(scale=self.scale, seed=self.seed, tile=self.tile, overlap=self.overlap),
+            output=OutputOptions(fmt=self.fmt, quality=self.quality, bit_depth=self.bit_depth,
+                                 name_pattern=self.name_pattern),
+        )
+
     def copy(self) -> Settings:
         return Settings.from_dict(self.to_dict())
 
@@ -100,6 +128,8 @@ class Settings:
         settings = cls()
         if not isinstance(data, dict):
             return settings
+        if data.get("model") in LEGACY_MODEL_NAMES:  # a settings file from an earlier version
+            data = {**data, "model": LEGACY_MODEL_NAMES[data["model"]]}
         for f in fields(cls):
             if f.name not in data:
                 continue
@@ -167,7 +197,7 @@ def _valid_device(value: str) -> bool:
 
 
 def valid_name_pattern(pattern: str) -> bool:
-    """Mirrors ``imageio.output_path_for``'s checks without importing the engine (keeps this module light)."""
+    """Mirrors ``engine.naming.output_path_for``'s checks without importing the engine (keeps this module light)."""
     try:
         name = pattern.format(stem="photo", scale=4)
     except (KeyError, IndexError, ValueError):
@@ -215,16 +245,5 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
 def save_settings(settings: Settings, path: str | os.PathLike[str] | None = None) -> Path:
     """Write the settings atomically (temp file + rename), so a crash never leaves a half-written file."""
     path = Path(path) if path is not None else settings_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(settings.to_dict(), indent=2, sort_keys=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".settings-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(settings.to_dict(), indent=2, sort_keys=True))
     return path

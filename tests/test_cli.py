@@ -89,19 +89,19 @@ def test_missing_sinsr_weights_say_how_to_get_them(tmp_path, capsys):
 def test_ctrl_c_stops_cleanly_without_partial_outputs(tmp_path, monkeypatch, capsys):
     make_png(tmp_path / "in" / "a.png", 16, 16)
     make_png(tmp_path / "in" / "b.png", 16, 16, seed=2)
-    import sinsr_gui.engine.jobs as jobs
+    import sinsr_gui.engine.photo as photo
 
-    real = jobs.iter_process_file
+    real = photo.process_file
     calls = {"n": 0}
 
     def interrupted(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 2:
-            yield (0, 4)
+            yield photo.Progress(0, 4)
             raise KeyboardInterrupt
         return (yield from real(*args, **kwargs))
 
-    monkeypatch.setattr(jobs, "iter_process_file", interrupted)
+    monkeypatch.setattr(photo, "process_file", interrupted)
     code = cli.main([str(tmp_path / "in"), "-o", str(tmp_path / "out"), *CKPT])
     assert code == 130
     outs = sorted(p.name for p in (tmp_path / "out").rglob("*"))
@@ -124,7 +124,8 @@ def test_without_sinsr_weights_the_builtin_model_is_used_and_said(tmp_path, caps
     src = make_png(tmp_path / "p.png", 20, 12)
     assert cli.main([str(src), "-o", str(tmp_path / "out"), "--no-progress"]) == 0
     err = capsys.readouterr().err
-    assert "built-in compact model" in err and "Model: compact" in err
+    assert "SinSR is not installed: using Photo (built-in)" in err and "Model: Photo (built-in)" in err
+    assert "sinsr-upscale weights download sinsr_v1" in err  # how to get the better model
     with Image.open(tmp_path / "out" / "p_x4.png") as im:
         assert im.size == (80, 48)
         assert len(set(im.getdata())) > 50  # a real picture, not a flat fill
@@ -145,6 +146,6 @@ def test_installed_sinsr_weights_are_used_without_flags(tmp_path, capsys, home):
                      "--dtype", "fp32", "--no-progress"])
     assert code == 0
     err = capsys.readouterr().err
-    assert "Model: sinsr" in err and "built-in" not in err
+    assert "Model: SinSR v1" in err and "built-in" not in err
     with Image.open(tmp_path / "out" / "p_x4.png") as im:
         assert im.size == (96, 64)

@@ -236,7 +236,7 @@ def test_builtin_rejects_truncated_file(copied_resources: Path) -> None:
 
 def test_builtin_loads_shipped_file() -> None:
     card = builtin.load_builtin_card()
-    assert card["display_name"] == "Compact (built-in)"
+    assert card["display_name"] == "Faithful (built-in)"
     weights = paths.resource_path("models/compact_x4.safetensors")
     assert weights.stat().st_size == card["file"]["bytes"] < 10_000_000
     model = builtin.load_builtin_model()

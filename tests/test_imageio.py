@@ -18,14 +18,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms, ImageOps, TiffImagePlugin
 
+from sinsr_gui import atomic
 from sinsr_gui.engine import imageio
 from sinsr_gui.engine.imageio import (
     ImageReadError,
     ImageWriteError,
     LoadedImage,
-    find_images,
-    normalize_format,
-    output_path_for,
+    encoders,
     read_image,
     read_image_from_pil,
     resize_rgb,
@@ -33,6 +32,7 @@ from sinsr_gui.engine.imageio import (
     to_pil,
     unique_path,
     upscale_alpha,
+    write,
 )
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -423,8 +423,8 @@ def test_16bit_colour_png_and_tiff_round_trip_exactly(
         assert np.array_equal(np.round(loaded.alpha * 65535).astype(np.uint16), samples[..., -1])
 
     # tiny bands/strips so the encoders' band and strip boundaries are exercised too
-    monkeypatch.setattr(imageio, "_PNG_BAND_BYTES", 64)
-    monkeypatch.setattr(imageio, "_TIFF_STRIP_BYTES", 100)
+    monkeypatch.setattr(encoders, "_PNG_BAND_BYTES", 64)
+    monkeypatch.setattr(encoders, "_TIFF_STRIP_BYTES", 100)
     for fmt in ("PNG", "TIFF"):
         out = save_image(
             loaded.rgb, tmp_path / f"o.{fmt.lower()}", like=loaded, fmt=fmt, bit_depth=16, alpha=loaded.alpha
@@ -561,7 +561,7 @@ def test_unreadable_files_give_one_sentence_naming_the_file(tmp_path: Path, kind
 def test_pixel_limit_is_checked_from_the_header(tmp_path: Path) -> None:
     small = tmp_path / "small.png"
     Image.new("RGB", (20, 20)).save(small)
-    with pytest.raises(ImageReadError, match="raise the maximum image size"):
+    with pytest.raises(ImageReadError, match="could exhaust memory"):
         read_image(small, max_pixels=399)
     assert read_image(small, max_pixels=400).rgb.shape == (20, 20, 3)
 
@@ -569,7 +569,7 @@ def test_pixel_limit_is_checked_from_the_header(tmp_path: Path) -> None:
         warnings.simplefilter("error")  # Pillow's bomb warning must not leak out either
         for w, h in ((12_000, 10_000), (20_000, 20_000)):  # under and over Pillow's own hard stop
             bomb = _png_header_only(tmp_path / f"bomb{w}.png", w, h)
-            with pytest.raises(ImageReadError, match="raise the maximum image size") as caught:
+            with pytest.raises(ImageReadError, match="could exhaust memory") as caught:
                 read_image(bomb)
             assert bomb.name in str(caught.value)
 
@@ -621,7 +621,7 @@ def test_disk_full_midway_leaves_nothing_behind(tmp_path: Path, monkeypatch: pyt
         fh.write(b"\x89PNG partial data")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(imageio, "_encode", fill_then_fail)
+    monkeypatch.setattr(write, "_encode", fill_then_fail)  # where save_image looks it up
     with pytest.raises(ImageWriteError, match="disk is full"):
         save_image(_rgb(), folder / "new.png", like=None)
     with pytest.raises(ImageWriteError, match="disk is full"):
@@ -636,10 +636,10 @@ def test_unwritable_folder_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.
     try:
         if os.access(folder, os.W_OK):  # root ignores permission bits: make the OS answer what it would
 
-            def refuse(where: Path) -> None:
-                raise PermissionError(errno.EACCES, "Permission denied", str(where))
+            def refuse(*args: object, **kwargs: object) -> tuple[int, str]:
+                raise PermissionError(errno.EACCES, "Permission denied", str(kwargs.get("dir")))
 
-            monkeypatch.setattr(imageio, "_open_temp", refuse)
+            monkeypatch.setattr(atomic.tempfile, "mkstemp", refuse)
         with pytest.raises(ImageWriteError, match="no permission to write") as caught:
             save_image(_rgb(), folder / "o.png", like=None)
         assert "locked" in str(caught.value)
@@ -654,7 +654,7 @@ def test_failed_rename_removes_the_temp_file(tmp_path: Path, monkeypatch: pytest
     def refuse(src: object, dst: object) -> None:
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(imageio.os, "replace", refuse)
+    monkeypatch.setattr(atomic.os, "replace", refuse)
     with pytest.raises(ImageWriteError):
         save_image(_rgb(), folder / "o.png", like=None)
     assert os.listdir(folder) == []
@@ -680,7 +680,7 @@ def test_jpeg_quality_is_applied(tmp_path: Path) -> None:
     assert low.stat().st_size < high.stat().st_size
 
 
-# ------------------------------------------------------------------------------ resizing, naming, finding
+# ------------------------------------------------------------------------------------------- resizing
 
 
 def test_resize_rgb_is_antialiased_and_keeps_float() -> None:
@@ -701,36 +701,3 @@ def test_upscale_alpha_clips_ringing() -> None:
     assert up.shape == (32, 32) and up.min() >= 0 and up.max() <= 1
     assert up[:, :10].max() < 0.05 and up[:, 22:].min() > 0.95
 
-
-def test_output_path_for() -> None:
-    src = Path("/photos/trip/IMG_1.jpeg")
-    assert output_path_for(src, None, fmt="png") == Path("/photos/trip/IMG_1_x4.png")
-    assert output_path_for(src, Path("/out"), fmt="jpg", pattern="{stem}-up{scale}", scale=2) == Path(
-        "/out/IMG_1-up2.jpg"
-    )
-    assert output_path_for(src, None, fmt="TIFF").suffix == ".tif"
-    assert normalize_format(".webp") == "WEBP"
-    for bad in ("{name}", "../{stem}", ""):
-        with pytest.raises(ValueError):
-            output_path_for(src, None, fmt="png", pattern=bad)
-    with pytest.raises(ValueError):
-        normalize_format("gif")
-
-
-def test_find_images(tmp_path: Path) -> None:
-    root = tmp_path / "shoot"
-    (root / "sub").mkdir(parents=True)
-    (root / ".git").mkdir()
-    for name in ("b10.png", "b2.JPG", "a.txt", ".hidden.png", "._b2.jpg", "sub/c.webp", ".git/d.png"):
-        (root / name).write_bytes(b"x")
-    loose = tmp_path / "loose.bmp"
-    loose.write_bytes(b"x")
-
-    found = find_images([root, loose, root])
-    assert found == [
-        (root / "b2.JPG", root),
-        (root / "b10.png", root),
-        (root / "sub/c.webp", root),
-        (loose, tmp_path),
-    ]
-    assert [f for f, _ in find_images([root], recursive=False)] == [root / "b2.JPG", root / "b10.png"]

@@ -52,8 +52,8 @@ def test_selftest_without_builtin_model_runs_tiny_sinsr(monkeypatch, tmp_path):
     from sinsr_gui import selftest
     from sinsr_gui.weights import builtin
 
-    monkeypatch.setattr(builtin, "builtin_card_path", lambda: tmp_path / "missing.json")
-    monkeypatch.setattr(builtin, "builtin_weights_path", lambda: tmp_path / "missing.safetensors")
+    monkeypatch.setattr(builtin, "builtin_card_path", lambda name: tmp_path / "missing.json")
+    monkeypatch.setattr(builtin, "builtin_weights_path", lambda name: tmp_path / "missing.safetensors")
     line = selftest.run()
     assert line.startswith("selftest OK: tiny SinSR (no built-in model bundled), 24x24 -> 96x96"), line
 
@@ -158,7 +158,8 @@ def test_spec_linux_build(monkeypatch, tmp_path, capsys):
     assert manifests
     for path in manifests:
         assert (path.name, "sinsr_gui/weights/manifests") in datas
-    for optional in ("style.qss", "models/compact_x4.safetensors", "models/compact_x4.json"):
+    for optional in ("style.qss", "models/compact_x4.safetensors", "models/compact_x4.json",
+                     "models/photo_x4.safetensors", "models/photo_x4.json"):
         if (ROOT / "resources" / optional).is_file():
             assert (Path(optional).name, str(Path("resources", optional).parent)) in datas, optional
     assert not any(name.endswith((".pth", ".ckpt")) for name, _ in datas)

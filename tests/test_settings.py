@@ -29,7 +29,7 @@ def test_round_trip_in_the_config_folder(isolated_home):
     assert written == settings_path()
     assert written.is_relative_to(isolated_home)  # inside the isolated config dir, not the real one
     assert load_settings() == s
-    assert not list(written.parent.glob(".settings-*"))  # the atomic write leaves no temp file behind
+    assert not list(written.parent.glob(f".{written.name}.*"))  # the atomic write leaves no temp file behind
 
 
 def test_missing_file_gives_defaults():

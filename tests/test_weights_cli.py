@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sinsr_gui.weights.cli import installed_sinsr_paths, main
+from sinsr_gui.cli.weights import main
 from sinsr_gui.weights.registry import Registry
 from sinsr_gui.weights.store import WeightStore
 from tests.http_server import (
@@ -93,6 +93,13 @@ def test_download_failure_is_one_message(
     err = capsys.readouterr().err
     assert "error: Could not download the SinSR v1 denoiser" in err and "HTTP 404" in err
     assert "Traceback" not in err
+
+
+def installed_sinsr_paths(store: WeightStore):
+    from sinsr_gui.engine.models import ModelRequest
+    from sinsr_gui.engine.models.sinsr import installed_files
+
+    return installed_files(ModelRequest(weights_dir=store.root))
 
 
 def test_import_verify_remove_and_installed_paths(

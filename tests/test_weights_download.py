@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from sinsr_gui.cli.messages import describe_error
+from sinsr_gui.errors import Remedy
 from sinsr_gui.weights.consent import ConsentBook, ConsentRequired, ensure_consent
 from sinsr_gui.weights.download import DownloadCancelled, DownloadError, download
 from sinsr_gui.weights.registry import MIRROR_ENV, Registry
@@ -131,7 +133,9 @@ def test_every_url_failing_reports_each_reason(server: FileServer, registry: Reg
     message = str(info.value)
     assert "/gone/SinSR_v1.pth (HTTP 404" in message
     assert f"{dead} (cannot connect" in message
-    assert MIRROR_ENV in message and "weights import PATH --as sinsr_v1" in message
+    assert info.value.remedy == Remedy("retry_download", "sinsr_v1")
+    cli = describe_error(info.value)  # the terminal names the mirror variable and the import command
+    assert MIRROR_ENV in cli and "weights import PATH --as sinsr_v1" in cli
 
 
 def test_mirror_is_tried_first(
@@ -205,8 +209,9 @@ def test_evil_fixture_really_runs_code_when_unpickled_unsafely(tmp_path: Path) -
 def test_no_consent_means_no_request(server: FileServer, store: WeightStore, home: Path) -> None:
     server.serve("/SinSR_v1.pth", UNET)
 
-    with pytest.raises(ConsentRequired, match="--accept-license"):
+    with pytest.raises(ConsentRequired) as info:
         download("sinsr_v1", store)
+    assert info.value.remedy.action == "accept_licence"
     with pytest.raises(ConsentRequired):
         download("sinsr_v1", store, prompt=lambda text: False)
     assert server.requests == []

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -11,6 +13,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from sinsr_gui import atomic
+from sinsr_gui.cli.messages import describe_error
+from sinsr_gui.errors import Remedy
 from sinsr_gui.weights import store as store_module
 from sinsr_gui.weights.checkpoint import CheckpointError, read_state_dict, shapes_of
 from sinsr_gui.weights.consent import ConsentBook, ConsentRequired, ensure_consent
@@ -81,8 +86,9 @@ def test_default_root_is_the_data_folder(home: Path) -> None:
 def test_resolve_missing_says_how_to_get_it(store: WeightStore) -> None:
     with pytest.raises(WeightsMissingError) as info:
         store.resolve("sinsr_v1")
-    assert "sinsr-upscale weights download sinsr_v1 --accept-license" in str(info.value)
-    assert "sinsr-upscale weights import PATH --as sinsr_v1" in str(info.value)
+    assert info.value.remedy == Remedy("get_weights", "sinsr_v1")
+    assert "sinsr-upscale" not in str(info.value)  # the message fits every front-end; each phrases the remedy
+    assert "sinsr-upscale weights download sinsr_v1 --accept-license" in describe_error(info.value)
     assert {st.state for st in store.status()} == {"missing"}
 
 
@@ -176,7 +182,7 @@ def test_verify_adopts_a_file_copied_into_the_folder_by_hand(store: WeightStore)
     store.root.mkdir(parents=True)
     shutil.copyfile(AUTOENCODER_FIXTURE, store.root / "autoencoder_vq_f4.pth")
     status = store.status_of("vq_f4")
-    assert status.state == "missing" and "weights verify vq_f4" in status.message
+    assert status.state == "missing" and status.remedy == Remedy("verify_weights", "vq_f4")
 
     [result] = store.verify("vq_f4")
     assert result.state == "installed" and store.resolve("vq_f4") == store.root / "autoencoder_vq_f4.pth"
@@ -200,8 +206,9 @@ def test_file_modified_after_install_is_detected(tmp_path: Path, store: WeightSt
     os.utime(installed, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
 
     assert store.status_of("sinsr_v1").state == "corrupt"
-    with pytest.raises(WeightsCorruptError, match="sinsr-upscale weights download sinsr_v1"):
+    with pytest.raises(WeightsCorruptError, match="damaged") as info:
         store.resolve("sinsr_v1")
+    assert info.value.remedy == Remedy("get_weights", "sinsr_v1")
     assert [r.state for r in store.verify("sinsr_v1")] == ["corrupt"]
 
 
@@ -247,8 +254,9 @@ def test_resolve_hashes_once_per_session(
 # ------------------------------------------------------------------------------------------------ consent
 def test_consent_is_required_asked_and_remembered_per_licence(home: Path, registry: Registry) -> None:
     sinsr, vq, resshift = (registry.get(n) for n in ("sinsr_v1", "vq_f4", "resshift_x4_s15"))
-    with pytest.raises(ConsentRequired, match="--accept-license"):
+    with pytest.raises(ConsentRequired, match=sinsr.license_name) as info:
         ensure_consent(sinsr, accept=False, prompt=None)
+    assert info.value.remedy == Remedy("accept_licence", "sinsr_v1")
     with pytest.raises(ConsentRequired):
         ensure_consent(sinsr, accept=False, prompt=lambda text: False)
 
@@ -260,3 +268,27 @@ def test_consent_is_required_asked_and_remembered_per_licence(home: Path, regist
     ensure_consent(vq, accept=False, prompt=lambda text: shown.append(text) or True)
     assert "S-Lab License 1.0" in shown[0] and vq.license_url in shown[0]
     ensure_consent(resshift, accept=False, prompt=None)  # same licence as vq_f4: already accepted
+
+
+def test_revoking_rewrites_the_consent_book_atomically(
+    tmp_path: Path, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sinsr, vq = registry.get("sinsr_v1"), registry.get("vq_f4")
+    book = ConsentBook(tmp_path / "consent.json")
+    book.accept(sinsr)
+    book.accept(vq)
+    before = book.path.read_text(encoding="utf-8")
+
+    def refuse(src: object, dst: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(atomic.os, "replace", refuse)  # the helper's rename: a direct write would not stop
+        with pytest.raises(OSError):
+            book.revoke(vq)
+    assert book.path.read_text(encoding="utf-8") == before  # the old book is whole, both still accepted
+    assert os.listdir(tmp_path) == ["consent.json"]  # and no temp file is left
+
+    book.revoke(vq)
+    assert set(json.loads(book.path.read_text(encoding="utf-8"))) == {sinsr.license_name}
+    assert book.has_accepted(sinsr) and not book.has_accepted(vq)

@@ -6,6 +6,8 @@ from typing import NamedTuple
 
 import torch
 
+from sinsr_gui.errors import Remedy, UserError
+
 DTYPE_NAMES: dict[str, torch.dtype] = {
     "fp32": torch.float32,
     "float32": torch.float32,
@@ -16,7 +18,7 @@ DTYPE_NAMES: dict[str, torch.dtype] = {
 }
 
 
-class DeviceError(ValueError):
+class DeviceError(UserError, ValueError):
     """The requested device or precision is not available here; the message says what to choose instead."""
 
 
@@ -44,18 +46,19 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         return torch.device("mps") if mps_available() else torch.device("cpu")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise DeviceError("No CUDA GPU is available here (or this PyTorch build has no CUDA). Use --device cpu.")
+            raise DeviceError("No CUDA GPU is available here (or this PyTorch build has no CUDA).", Remedy("choose_device"))
         dev = torch.device(name)
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise DeviceError(f"There is no GPU {name}; this machine has {torch.cuda.device_count()} CUDA GPU(s).")
+            raise DeviceError(f"There is no GPU {name}; this machine has {torch.cuda.device_count()} CUDA GPU(s).",
+                              Remedy("choose_device"))
         return dev
     if name == "mps":
         if not mps_available():
-            raise DeviceError("Apple Metal (MPS) is not available here. Use --device cpu.")
+            raise DeviceError("Apple Metal (MPS) is not available here.", Remedy("choose_device"))
         return torch.device("mps")
     if name == "cpu":
         return torch.device("cpu")
-    raise DeviceError(f"Unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps.")
+    raise DeviceError(f"Unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps.", Remedy("choose_device"))
 
 
 def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
@@ -75,7 +78,7 @@ def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype
             raise DeviceError(f"Unknown precision {dtype!r}: use auto, fp32, bf16 or fp16.")
         resolved = DTYPE_NAMES[key]
     if resolved == torch.float16 and device.type == "cpu":
-        raise DeviceError("fp16 is extremely slow on the CPU. Use bf16 or fp32 (or auto).")
+        raise DeviceError("fp16 is extremely slow on the CPU; choose bf16, fp32 or auto.")
     return resolved
 
 

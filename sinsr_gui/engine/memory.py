@@ -8,13 +8,10 @@ import sys
 
 import torch
 
-# Peak memory of one tile beyond the loaded weights (bytes): a + b·(LR tile side)². For SinSR v1 in float32 on
-# the CPU we measured 0.48, 1.15, 2.59 and 4.11 GB at tiles 64-256, about 70 kB per LR pixel (docs/memory.md);
-# `auto` precision needs about 40 % less and fp16 GPUs about 15 % less, so this is conservative there.
-SINSR_TILE_BYTES = (0.2e9, 70_000.0)
-COMPACT_TILE_BYTES = (0.05e9, 6_000.0)
+from sinsr_gui.engine.descriptor import ModelDescriptor, Upscaler
+from sinsr_gui.engine.tiling import TilingOptions
+
 CANDIDATE_TILES = (512, 448, 384, 320, 256, 192, 128, 64)
-CPU_SINSR_MAX_TILE = 128
 
 
 def available_bytes(device: torch.device) -> int:
@@ -51,31 +48,28 @@ def available_ram() -> int:
         return 4 * 1024**3
 
 
-def auto_tile_size(device: torch.device, *, kind: str, batch: int = 1, budget_fraction: float = 0.6,
-                   free_bytes: int | None = None) -> int:
-    """The largest candidate LR tile whose estimated peak fits in ``budget_fraction`` of the free memory.
-
-    SinSR on the CPU is capped at 128: its global attention makes larger tiles slower per pixel there
-    (0.9 ms per LR pixel at 128, 1.9 ms at 256; docs/memory.md), and smaller tiles report progress more often.
-    """
-    a, b = SINSR_TILE_BYTES if kind == "sinsr" else COMPACT_TILE_BYTES
+def auto_tile_size(device: torch.device, descriptor: ModelDescriptor, *, batch: int = 1,
+                   budget_fraction: float = 0.6, free_bytes: int | None = None) -> int:
+    """The largest candidate LR tile whose estimated peak (the descriptor's ``tile_bytes``) fits in
+    ``budget_fraction`` of the free memory, and at most the descriptor's CPU cap on a CPU."""
     free = available_bytes(device) if free_bytes is None else free_bytes
     budget = free * budget_fraction
-    largest = CPU_SINSR_MAX_TILE if (kind == "sinsr" and device.type == "cpu") else CANDIDATE_TILES[0]
+    largest = CANDIDATE_TILES[0]
+    if device.type == "cpu" and descriptor.max_cpu_tile:
+        largest = descriptor.max_cpu_tile
     for tile in (t for t in CANDIDATE_TILES if t <= largest):
-        if a + batch * b * tile * tile <= budget:
+        if descriptor.tile_peak_bytes(tile, batch) <= budget:
             return tile
     return CANDIDATE_TILES[-1]
 
 
-def default_tiling(model, *, tile: int | None = None, overlap: int | None = None, batch: int = 1):
+def default_tiling(model: Upscaler, *, tile: int | None = None, overlap: int | None = None,
+                   batch: int = 1) -> TilingOptions:
     """The tiling the CLI and the app use: ``tile``/``overlap`` None or 0 mean automatic.
 
-    Automatic tile: the largest that fits the device's free memory. Automatic overlap: 32 LR px for the
-    compact model (more than its receptive radius of 18) and 1/8 of the tile (at least 16) for SinSR.
+    Automatic tile: the largest that fits the device's free memory. Automatic overlap: the descriptor's.
     """
-    from sinsr_gui.engine.tiling import TilingOptions
-
-    tile = tile or auto_tile_size(model.device, kind=model.kind, batch=batch)
-    overlap = overlap or (32 if model.kind == "compact" else max(16, tile // 8))
+    descriptor = model.descriptor
+    tile = tile or auto_tile_size(model.device, descriptor, batch=batch)
+    overlap = overlap or descriptor.default_overlap(tile)
     return TilingOptions(tile=tile, overlap=min(overlap, tile // 2), batch_size=max(1, batch))

@@ -6,6 +6,7 @@ latent space exist only inside :mod:`sinsr_gui.diffusion`.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import asdict
 from typing import Any
@@ -16,12 +17,30 @@ import torch.nn.functional as F
 from sinsr_gui.diffusion.schedule import ShiftSchedule
 from sinsr_gui.diffusion.sinsr_step import sinsr_single_step
 from sinsr_gui.engine.config import SinSRConfig
+from sinsr_gui.engine.descriptor import ModelDescriptor
 from sinsr_gui.engine.devices import resolve_device, stage_precision
+from sinsr_gui.engine.options import DEFAULT_SEED
 from sinsr_gui.nn.unet import SwinUNet
 from sinsr_gui.nn.vqgan import VQAutoencoder
 from sinsr_gui.weights.checkpoint import load_checkpoint_into
 
-DEFAULT_SEED = 12345  # the official sampler's seed
+SINSR_DESCRIPTOR = ModelDescriptor(
+    kind="sinsr",
+    display_name="SinSR v1",
+    summary="Best quality: one-step diffusion (CVPR 2024). Slow on a CPU; non-commercial weights.",
+    scale=4,
+    size_multiple=64,  # the v1 preset; a pipeline reports its own (see SinSRPipeline.descriptor)
+    needs_noise=True,
+    # Peak memory of one tile beyond the weights: 0.48, 1.15, 2.59, 4.11 GB at LR tiles 64-256 in float32 on
+    # the CPU, about 70 kB per LR pixel (docs/memory.md); `auto` needs about 40 % less, fp16 GPUs 15 % less.
+    tile_bytes=(0.2e9, 70_000.0),
+    overlap=16,
+    overlap_fraction=1 / 8,
+    # Global attention makes larger tiles slower per pixel on a CPU (0.9 ms per LR pixel at 128, 1.9 ms at
+    # 256), and smaller tiles report progress more often.
+    max_cpu_tile=128,
+    licence="CC BY-NC-SA 4.0 (non-commercial), wyf0912/SinSR; VQ-f4 autoencoder: S-Lab License 1.0",
+)
 
 
 def reflect_pad_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -123,7 +142,16 @@ class SinSRPipeline:
         load_checkpoint_into(ae_module, autoencoder)
         return cls(config, unet_module, ae_module, device=device, dtype=dtype)
 
-    # Geometry and noise -------------------------------------------------------------------------------
+    # Description, geometry and noise ------------------------------------------------------------------
+    @property
+    def descriptor(self) -> ModelDescriptor:
+        """The SinSR facts, with this configuration's own size multiple."""
+        return dataclasses.replace(SINSR_DESCRIPTOR, size_multiple=self.size_multiple)
+
+    @property
+    def precision_label(self) -> str:
+        return self.precision.label
+
     @property
     def size_multiple(self) -> int:
         """LR sides are padded to multiples of this (64 for SinSR: the latent has the LR's size)."""
@@ -172,7 +200,7 @@ class SinSRPipeline:
         """Super-resolve ``lr`` (N, 3, H, W) in [0, 1] to (N, 3, 4H, 4W) in [0, 1], in one piece.
 
         ``noise`` is (N, 3, Hp, Wp) with Hp, Wp the sizes rounded up to 64; without it, noise is drawn from
-        ``generator`` (default: seeded with 12345). With ``return_stages`` a dict of every intermediate
+        ``generator`` (default: seeded with ``DEFAULT_SEED``). With ``return_stages`` a dict of every intermediate
         tensor is returned instead (keys as in the reference golden data, plus ``final_01`` and ``noise``).
         For large photos use :func:`sinsr_gui.engine.tiling.upscale_tiled`, which bounds memory.
         """

@@ -23,15 +23,17 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from sinsr_gui.errors import Cancelled, Remedy, UserError
+
 TileProgress = tuple[int, int]
 
 
-class UpscaleCancelled(Exception):
+class UpscaleCancelled(Cancelled):
     """The user cancelled; nothing was written."""
 
 
-class OutOfMemory(Exception):
-    """Even the smallest tile did not fit in the device's memory; the message says what to try."""
+class OutOfMemory(UserError):
+    """Even the smallest tile did not fit in the device's memory."""
 
 
 class TileModel(Protocol):
@@ -130,17 +132,22 @@ def iter_upscale(
     generator: torch.Generator | None = None,
     noise: torch.Tensor | None = None,
     cancel: threading.Event | None = None,
+    region: tuple[int, int, int, int] | None = None,
 ) -> Generator[TileProgress, None, np.ndarray]:
-    """Upscale one LR image tile by tile.
+    """Upscale one LR image tile by tile, or only the part of it that ``region`` needs.
 
     Args:
         lr: (H, W, 3) float32 numpy array or (1, 3, H, W) tensor, RGB in [0, 1].
         noise: optional (1, C, Hn, Wn) noise field covering the image (Hn >= H, Wn >= W, rounded up to the
             size multiple); by default it is drawn from ``generator``.
+        region: optional ``(x0, y0, x1, y1)`` in LR pixels. Only the tiles of the whole-image plan that touch
+            it are run, with their slices of the whole-image noise field and the same blend, so the region
+            comes out exactly as it does in a whole-image run (the preview promise).
     Yields:
         ``(tiles_done, tiles_total)`` after each batch (and ``(0, total)`` first).
     Returns:
-        (scale·H, scale·W, 3) float32 numpy array in [0, 1].
+        (scale·H, scale·W, 3) float32 numpy array in [0, 1]; with ``region``, only that region
+        (scale·(y1-y0), scale·(x1-x0), 3).
     """
     opts = options or TilingOptions()
     image = torch.as_tensor(lr)
@@ -154,12 +161,20 @@ def iter_upscale(
     multiple = model.size_multiple
     tile = max(multiple, opts.tile // multiple * multiple)  # interior tiles then need no padding
     tiles = plan_tiles(height, width, tile, min(opts.overlap, tile // 2))
-    out = np.zeros((height * scale, width * scale, 3), dtype=np.float32)
     th, tw = tiles[0].height, tiles[0].width
+    all_ys = sorted({t.y0 for t in tiles})
+    all_xs = sorted({t.x0 for t in tiles})
+    # The blend windows come from the whole-image grid, whether or not a region is asked for.
+    wy = dict(zip(all_ys, axis_weights(all_ys, th, scale)))
+    wx = dict(zip(all_xs, axis_weights(all_xs, tw, scale)))
+    rx0, ry0, rx1, ry1 = _check_region(region, width, height)
+    # The tiles that touch the region form a sub-grid; every tile covering a region pixel is among them.
+    tiles = [t for t in tiles if t.x0 < rx1 and t.x0 + tw > rx0 and t.y0 < ry1 and t.y0 + th > ry0]
     ys = sorted({t.y0 for t in tiles})
     xs = sorted({t.x0 for t in tiles})
-    wy = dict(zip(ys, axis_weights(ys, th, scale)))
-    wx = dict(zip(xs, axis_weights(xs, tw, scale)))
+    oy, ox = ys[0], xs[0]  # the canvas covers the chosen tiles only (LR origin)
+    canvas_h, canvas_w = ys[-1] + th - oy, xs[-1] + tw - ox
+    out = np.zeros((canvas_h * scale, canvas_w * scale, 3), dtype=np.float32)
     total = len(tiles)
     yield 0, total
     done = 0
@@ -171,23 +186,36 @@ def iter_upscale(
         results = _run_with_fallback(model, image, noise, batch, opts)
         for t, res in zip(batch, results):
             window = wy[t.y0][:, None, None] * wx[t.x0][None, :, None]
-            region = out[t.y0 * scale:(t.y0 + th) * scale, t.x0 * scale:(t.x0 + tw) * scale]
-            region += res * window
+            y, x = t.y0 - oy, t.x0 - ox
+            out[y * scale:(y + th) * scale, x * scale:(x + tw) * scale] += res * window
         done += len(batch)
         yield done, total
     # Normalise by the (separable) sum of the windows; it is exactly 1 wherever two ramps meet.
-    norm_y = np.zeros(height * scale, dtype=np.float32)
-    norm_x = np.zeros(width * scale, dtype=np.float32)
+    norm_y = np.zeros(canvas_h * scale, dtype=np.float32)
+    norm_x = np.zeros(canvas_w * scale, dtype=np.float32)
     for y in ys:
-        norm_y[y * scale:(y + th) * scale] += wy[y]
+        norm_y[(y - oy) * scale:(y - oy + th) * scale] += wy[y]
     for x in xs:
-        norm_x[x * scale:(x + tw) * scale] += wx[x]
+        norm_x[(x - ox) * scale:(x - ox + tw) * scale] += wx[x]
+    if region is not None:  # crop first: the canvas edges outside the region lack some neighbours' weight
+        out = out[(ry0 - oy) * scale:(ry1 - oy) * scale, (rx0 - ox) * scale:(rx1 - ox) * scale]
+        norm_y = norm_y[(ry0 - oy) * scale:(ry1 - oy) * scale]
+        norm_x = norm_x[(rx0 - ox) * scale:(rx1 - ox) * scale]
     for row0 in range(0, out.shape[0], 256):  # in bands, to avoid a full-size temporary
         band = out[row0:row0 + 256]
         band /= norm_y[row0:row0 + 256, None, None]
         band /= norm_x[None, :, None]
     np.clip(out, 0.0, 1.0, out=out)
-    return out
+    return np.ascontiguousarray(out) if region is not None else out
+
+
+def _check_region(region: tuple[int, int, int, int] | None, width: int, height: int) -> tuple[int, int, int, int]:
+    if region is None:
+        return 0, 0, width, height
+    x0, y0, x1, y1 = (int(v) for v in region)
+    if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
+        raise ValueError(f"region {region} is not inside the {width}x{height} image")
+    return x0, y0, x1, y1
 
 
 def _slice_noise(noise: torch.Tensor | None, t: Tile, model: TileModel) -> torch.Tensor | None:
@@ -221,8 +249,8 @@ def _run_with_fallback(model: TileModel, image: torch.Tensor, noise: torch.Tenso
     half = max(model.size_multiple, (max(t.height, t.width) // 2) // model.size_multiple * model.size_multiple)
     if half < opts.min_tile or half >= max(t.height, t.width):
         raise OutOfMemory(
-            f"Not enough {model.device.type.upper()} memory even for a {max(t.height, t.width)} px tile. "
-            "Close other programs, choose a smaller tile size, or run on the CPU."
+            f"Not enough {model.device.type.upper()} memory even for a {max(t.height, t.width)} px tile.",
+            Remedy("smaller_tile", model.device.type),
         )
     sub_image = image[:, :, t.y0:t.y0 + t.height, t.x0:t.x0 + t.width]
     sub_noise = _slice_noise(noise, t, model)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from sinsr_gui.atomic import atomic_path
 from sinsr_gui.nn.compact import CompactSRNet
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
@@ -119,9 +120,8 @@ def set_rng_states(states: dict, gen: torch.Generator) -> None:
 
 def atomic_save(obj: object, path: Path) -> None:
     # A crash while writing must not destroy the previous checkpoint.
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 
@@ -131,10 +131,11 @@ def save_weights(model: CompactSRNet, path: Path) -> None:
     from safetensors.torch import save_file
 
     state = {k: v.detach().float().contiguous() for k, v in model.state_dict().items()}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata={"model": "CompactSRNet", "config": json.dumps(model.config.to_dict())})
-    tmp.chmod(0o644)  # safetensors creates the file owner-only; a shipped resource must be readable by all
-    os.replace(tmp, path)
+    # atomic_path gives the file the normal mode (a shipped resource must be readable by all), not the
+    # owner-only one of a temp file
+    metadata = {"model": "CompactSRNet", "config": json.dumps(model.config.to_dict())}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=metadata)
 
 
 

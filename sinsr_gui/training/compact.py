@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageFilter
 from tqdm import tqdm
 
+from sinsr_gui.atomic import atomic_write_text
 from sinsr_gui.nn.compact import CompactConfig, CompactSRNet, count_parameters
 from sinsr_gui.training.common import (
     atomic_save,
@@ -48,7 +49,6 @@ from sinsr_gui.training.common import (
     to_tensor,
     uniform,
 )
-from sinsr_gui.weights.store import sha256_file
 
 WEIGHTS_NAME = "compact_x4.safetensors"
 CONFIG_NAME = "config.json"
@@ -247,7 +247,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, quiet: bool = False, thread
             "torch": torch.__version__,
             "python": platform.python_version(),
         }
-        (out / CONFIG_NAME).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        atomic_write_text(out / CONFIG_NAME, json.dumps(meta, indent=2) + "\n")
 
     t0 = time.perf_counter()
     model.train()
@@ -296,35 +296,23 @@ def export_builtin(run_dir: Path, dest: Path, datasets: list[dict] | None = None
     before every load). ``datasets`` are provenance entries; metrics are added by ``sinsr_gui.evaluate``.
     Returns the card path.
     """
+    from sinsr_gui.training.export import architecture_entry, file_entry, reexport_weights, write_card
+
     run_dir, dest = Path(run_dir), Path(dest)
     meta = json.loads((run_dir / CONFIG_NAME).read_text(encoding="utf-8"))
     dest.mkdir(parents=True, exist_ok=True)
     weights = dest / WEIGHTS_NAME
-    # Re-save rather than copy: the shipped file then has a fixed key order and no training-only metadata.
     cfg = TrainConfig.from_dict(meta["train"])
-    model = CompactSRNet.from_config(cfg.model)
-    from safetensors.torch import load_file
-
-    model.load_state_dict(load_file(str(run_dir / WEIGHTS_NAME)))
-    save_weights(model, weights)
-    card_path = dest / CARD_NAME
-    old = json.loads(card_path.read_text(encoding="utf-8")) if card_path.is_file() else {}
+    model = reexport_weights(run_dir / WEIGHTS_NAME, weights, cfg.model)
     card = {
         "name": "compact_x4",
-        "display_name": "Compact (built-in)",
-        "description": "Our own small x4 super-resolution network, trained from scratch; not SinSR.",
-        "architecture": {
-            "class": "sinsr_gui.nn.compact.CompactSRNet",
-            "family": "SRVGG-compact (plain 3x3 conv stack at LR resolution, PReLU, pixel shuffle, "
-            "bilinear-upsampled input as residual base)",
-            "config": cfg.model.to_dict(),
-            "parameters": meta["parameters"],
-            "receptive_radius_lr_px": model.receptive_radius,
-            "io": "(N, 3, H, W) RGB float in [0, 1] -> (N, 3, 4H, 4W), not clamped",
-        },
-        "file": {"name": WEIGHTS_NAME, "bytes": weights.stat().st_size, "sha256": sha256_file(weights)},
+        "display_name": "Faithful (built-in)",
+        "description": "Our own small x4 model for clean sources (renders, scans, screenshots), trained from "
+        "scratch with L1; not SinSR.",
+        "architecture": architecture_entry(model, meta["parameters"]),
+        "file": file_entry(weights),
         "training": {
-            "datasets": datasets if datasets is not None else old.get("training", {}).get("datasets", []),
+            "datasets": datasets or [],
             "images_used": meta["images"],
             "steps": meta["step"],
             "batch": cfg.batch,
@@ -339,18 +327,8 @@ def export_builtin(run_dir: Path, dest: Path, datasets: list[dict] | None = None
             "torch": meta["torch"],
             "command": training_command(cfg),
         },
-        "metrics": old.get("metrics", {}),
-        "speed": old.get("speed", {}),
-        "licence": {
-            "weights": "MIT, the project's licence. These are our own weights, trained from scratch by the "
-            "project, only on the datasets listed under training.datasets; no pretrained network or "
-            "third-party weights were used (the loss uses no downloaded network either).",
-            "datasets": "The training images are not shipped. Each dataset keeps its own terms, listed with it "
-            "under training.datasets.",
-        },
     }
-    card_path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-    return card_path
+    return write_card(dest / CARD_NAME, card)
 
 
 def training_command(cfg: TrainConfig) -> str:

@@ -299,6 +299,27 @@ def train(cfg: PhotoTrainConfig, *, resume: bool = False, quiet: bool = False, t
     return out
 
 
+def training_command(cfg: PhotoTrainConfig) -> str:
+    """The command line that repeats the run described by ``cfg`` (flags left at their defaults omitted)."""
+    d = PhotoTrainConfig(data=[], out="")
+    parts = ["python -m sinsr_gui.training.photo", "--data", *cfg.data, "--out", cfg.out, "--steps", str(cfg.steps)]
+    flags = {
+        "--batch": (cfg.batch, d.batch), "--lr-patch": (cfg.lr_patch, d.lr_patch), "--lr-g": (cfg.lr_g, d.lr_g),
+        "--lr-d": (cfg.lr_d, d.lr_d), "--d-warmup": (cfg.d_warmup, d.d_warmup), "--d-feat": (cfg.d_feat, d.d_feat),
+        "--pixel": (cfg.loss.pixel, d.loss.pixel), "--frequency": (cfg.loss.frequency, d.loss.frequency),
+        "--adversarial": (cfg.loss.adversarial, d.loss.adversarial),
+        "--real-world-prob": (cfg.real_world_prob, d.real_world_prob),
+        "--web-photo-prob": (cfg.web_photo_prob, d.web_photo_prob), "--init": (cfg.init, d.init),
+        "--seed": (cfg.seed, d.seed), "--checkpoint-every": (cfg.checkpoint_every, d.checkpoint_every),
+    }
+    parts += [f"{k} {v}" for k, (v, default) in flags.items() if v != default]
+    if not cfg.loss.usm_target:
+        parts.append("--no-usm")
+    if not cfg.bf16:
+        parts.append("--no-bf16")
+    return " ".join(parts)
+
+
 def _parser() -> argparse.ArgumentParser:
     d = PhotoTrainConfig(data=[], out="")
     p = argparse.ArgumentParser(prog="python -m sinsr_gui.training.photo", description=__doc__.split("\n")[0])

@@ -14,13 +14,15 @@ from pathlib import Path
 
 import torch
 
+from sinsr_gui.errors import Remedy, UserError
+
 # Prefixes added by wrappers around a model: DistributedDataParallel and torch.compile.
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 SAFETENSORS_SUFFIX = ".safetensors"
 _MAX_KEYS_IN_MESSAGE = 5
 
 
-class CheckpointError(Exception):
+class CheckpointError(UserError):
     """A checkpoint file cannot be used. The message names the file and says what is wrong."""
 
 
@@ -88,7 +90,7 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise CheckpointError(f"Weight file not found: {path}")
     if path.stat().st_size == 0:
-        raise CheckpointError(f"{path.name} is empty (0 bytes). Download or import it again.")
+        raise CheckpointError(f"{path.name} is empty (0 bytes).", Remedy("choose_other_file"))
     raw = _read_safetensors(path) if _is_safetensors(path) else _read_torch(path)
     if isinstance(raw, Mapping) and "state_dict" in raw and isinstance(raw["state_dict"], Mapping):
         raw = raw["state_dict"]

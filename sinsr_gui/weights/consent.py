@@ -11,7 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .. import paths
+from .. import atomic, paths
+from ..errors import Remedy
 from .registry import WeightSpec
 from .store import WeightsError
 
@@ -51,6 +52,10 @@ class ConsentBook:
             return {}  # unreadable means "not accepted": the worst case is asking again
         return data if isinstance(data, dict) else {}
 
+    def _write(self, data: dict[str, Any]) -> None:
+        # atomically: a torn file reads as "nothing accepted" and would lose every other licence's consent
+        atomic.atomic_write_text(self.path, json.dumps(data, indent=2))
+
     def has_accepted(self, spec: WeightSpec) -> bool:
         return spec.license_name in self._read()
 
@@ -62,16 +67,13 @@ class ConsentBook:
                 "accepted_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "first_for": spec.name,
             }
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-            os.replace(tmp, self.path)
+            self._write(data)
 
     def revoke(self, spec: WeightSpec) -> None:
         with self._lock:
             data = self._read()
             if data.pop(spec.license_name, None) is not None:
-                self.path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+                self._write(data)
 
 
 def ensure_consent(
@@ -90,6 +92,6 @@ def ensure_consent(
         return
     raise ConsentRequired(
         f"The {spec.display_name} is licensed under {spec.license_name} "
-        f"({spec.license_summary.rstrip('.')}). Accept the licence to download it: run "
-        f"`sinsr-upscale weights download {spec.name} --accept-license` (licence: {spec.license_url})."
+        f"({spec.license_summary.rstrip('.')}; {spec.license_url}); it is downloaded only once you accept it.",
+        Remedy("accept_licence", spec.name),
     )

@@ -2,15 +2,15 @@
 
 The file streams into ``<store>/<filename>.part``. An interrupted download leaves the ``.part``; the next call
 resumes it with an HTTP ``Range`` request (guarded by ``If-Range`` so a changed server file restarts cleanly).
-Only after the whole file has passed :func:`~sinsr_gui.weights.store.verify_file` is it renamed into place
-with one ``os.replace`` and its SHA-256 recorded, so a half-written or wrong file is never "installed".
+Only after the whole file has passed :func:`~sinsr_gui.weights.store.verify_file` is it moved into place
+with one rename (``atomic.install_file``) and its SHA-256 recorded, so a half-written or wrong file is never
+"installed".
 """
 
 from __future__ import annotations
 
 import http.client
 import json
-import os
 import re
 import threading
 import time
@@ -19,6 +19,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from ..atomic import atomic_write_text, install_file
+from ..errors import Cancelled, Remedy
 from .consent import ConsentBook, Prompt, ensure_consent
 from .registry import MIRROR_ENV, WeightSpec, candidate_urls
 from .store import VerificationError, WeightsError, WeightStore, format_size, verify_file
@@ -36,7 +38,7 @@ class DownloadError(WeightsError):
     """Every URL failed. The message lists each URL with its reason and says what to try next."""
 
 
-class DownloadCancelled(WeightsError):
+class DownloadCancelled(Cancelled):
     """The caller set the cancel event. The ``.part`` file is kept so that the next download resumes it."""
 
 
@@ -151,17 +153,15 @@ class _Attempt:
                 raise _AttemptFailed(
                     f"the server offers {format_size(total)}, not the expected {format_size(self.spec.size)}"
                 )
-            self.meta.write_text(
-                json.dumps(
-                    {
-                        "url": self.url,
-                        "etag": response.headers.get("ETag"),
-                        "last_modified": response.headers.get("Last-Modified"),
-                        "total": total,
-                    }
-                ),
-                encoding="utf-8",
-            )
+            # the validators a later resume sends as If-Range; written whole, so a crash cannot leave a torn
+            # file that would make that resume go unguarded
+            record = {
+                "url": self.url,
+                "etag": response.headers.get("ETag"),
+                "last_modified": response.headers.get("Last-Modified"),
+                "total": total,
+            }
+            atomic_write_text(self.meta, json.dumps(record))
             self._stream(response, mode, done, total)
 
     def _stream(self, response: http.client.HTTPResponse, mode: str, done: int, total: int | None) -> None:
@@ -270,7 +270,7 @@ def download(
             source = url
             break
         if source is None:
-            raise DownloadError(_failure_message(spec, reasons, part))
+            raise DownloadError(_failure_message(spec, reasons, part), Remedy("retry_download", spec.name))
 
         try:
             digest = verify_file(
@@ -284,8 +284,7 @@ def download(
                 f"{exc} It was discarded and nothing was installed. Try again later, or set {MIRROR_ENV} "
                 f"to a mirror that has the right {spec.filename}."
             ) from exc
-        final = store.download_path(name)
-        os.replace(part, final)
+        final = install_file(part, store.download_path(name))
         meta.unlink(missing_ok=True)
         store.record(name, final, digest, source=source)
         return final
@@ -304,7 +303,5 @@ def _failure_message(spec: WeightSpec, reasons: list[str], part: Path) -> str:
         + "; ".join(reasons)
         + "."
         + kept
-        + f" Check your connection or proxy settings (https_proxy), set {MIRROR_ENV} to a mirror that "
-        f"has {spec.filename}, or download it yourself and run "
-        f"`sinsr-upscale weights import PATH --as {spec.name}`."
+        + " Check your connection or proxy settings (https_proxy)."
     )

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from ..atomic import atomic_path
 from .checkpoint import CheckpointError, read_state_dict, shapes_of
 from .registry import DEFAULT_REGISTRY, Registry, Shapes, WeightSpec
 from .store import VerificationError, WeightsMissingError, WeightStore, check_shapes, verify_file
@@ -95,17 +95,6 @@ def _savable(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-_tmp_counter = 0
-_tmp_lock = threading.Lock()
-
-
-def _temp_next_to(dest: Path) -> Path:
-    global _tmp_counter
-    with _tmp_lock:
-        _tmp_counter += 1
-        return dest.with_name(f"{dest.name}.{os.getpid()}-{_tmp_counter}.importing")
-
-
 def import_file(
     path: str | os.PathLike[str],
     store: WeightStore,
@@ -152,8 +141,9 @@ def import_file(
         store.record(spec.name, dest, digest, source=str(src))
         return ImportResult(spec.name, dest, digest, note)
 
-    tmp = _temp_next_to(dest)
-    try:
+    # The rename happens only when the block ends without an error, so a file that fails verification
+    # never replaces anything; the temp file is removed either way.
+    with atomic_path(dest) as tmp:
         if convert_to_safetensors:
             from safetensors.torch import save_file
 
@@ -163,8 +153,5 @@ def import_file(
         del state  # release the (memory-mapped) source before renaming over anything
         # Verify what was written, not what was read: catches a full disk or a bad conversion.
         digest = verify_file(tmp, spec, registry, label=dest.name, check_published=False)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
     store.record(spec.name, dest, digest, source=str(src))
     return ImportResult(spec.name, dest, digest, note)

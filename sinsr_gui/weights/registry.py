@@ -171,3 +171,6 @@ RESSHIFT_X4_S15 = WeightSpec(
 )
 
 DEFAULT_REGISTRY = Registry([SINSR_V1, VQ_F4, RESSHIFT_X4_S15])
+
+# The registry entries SinSR needs: its denoiser and the VQ-f4 autoencoder (the one place this pair is named).
+SINSR_WEIGHTS = (SINSR_V1.name, VQ_F4.name)

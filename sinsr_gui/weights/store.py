@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .. import paths
+from ..atomic import atomic_write_text
+from ..errors import Remedy, UserError
 from .checkpoint import CheckpointError, mismatch_details, read_state_dict, shapes_of, state_dict_mismatch
 from .registry import DEFAULT_REGISTRY, Registry, Shapes, WeightSpec
 
@@ -46,9 +48,9 @@ State = Literal["installed", "missing", "corrupt", "partial"]
 _HashWhen = Literal["always", "changed", "unverified"]
 
 
-class WeightsError(Exception):
-    """Base of every error a user can meet while getting or using weights. The message is one clear
-    sentence (or two) that says what to do."""
+class WeightsError(UserError):
+    """Base of every error a user can meet while getting or using weights: one clear sentence, and a
+    remedy that each front-end phrases (a command in the terminal, a menu in the app)."""
 
 
 class WeightsMissingError(WeightsError):
@@ -77,14 +79,12 @@ class WeightStatus:
     path: Path | None
     size: int | None
     message: str
+    remedy: Remedy | None = None
 
 
-def how_to_get(spec: WeightSpec) -> str:
-    """The exact commands that install ``spec``."""
-    return (
-        f"Download it with `sinsr-upscale weights download {spec.name} --accept-license`, or import a copy "
-        f"you already have with `sinsr-upscale weights import PATH --as {spec.name}`."
-    )
+def get_remedy(spec: WeightSpec) -> Remedy:
+    """What installs ``spec``: download it, or import a copy."""
+    return Remedy("get_weights", spec.name)
 
 
 def format_size(num_bytes: int | None) -> str:
@@ -124,15 +124,12 @@ def check_shapes(
     others = registry.matching(actual)  # never contains spec itself: its layout was just ruled out
     if others:
         other = others[0]
-        hint = (
-            f" If that is what it is, import it with `sinsr-upscale weights import PATH --as {other.name}`."
-        )
-        raise VerificationError(
-            f"{label} looks like the {other.display_name}, not the {spec.display_name}."
-            + (hint if suggest_import else "")
-        )
+        hint = f" If that is what it is, import it as the {other.display_name}." if suggest_import else ""
+        raise VerificationError(f"{label} looks like the {other.display_name}, not the {spec.display_name}." + hint,
+                                Remedy("choose_other_file"))
     details = mismatch_details(*state_dict_mismatch(expected, actual))
-    raise VerificationError(f"{label} is not the {spec.display_name}: " + "; ".join(details) + ".")
+    raise VerificationError(f"{label} is not the {spec.display_name}: " + "; ".join(details) + ".",
+                            Remedy("choose_other_file"))
 
 
 def verify_file(
@@ -231,12 +228,8 @@ class WeightStore:
         return {k: v for k, v in entries.items() if isinstance(v, dict)}
 
     def _write_index(self, entries: dict[str, dict[str, Any]]) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.index_path.with_name(f"{INDEX_NAME}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(
-            json.dumps({"version": _INDEX_VERSION, "entries": entries}, indent=2), encoding="utf-8"
-        )
-        os.replace(tmp, self.index_path)  # readers never see a half-written index
+        text = json.dumps({"version": _INDEX_VERSION, "entries": entries}, indent=2)
+        atomic_write_text(self.index_path, text)  # readers never see a half-written index
 
     def _update_index(self, change: Callable[[dict[str, dict[str, Any]]], None]) -> None:
         with self._lock:
@@ -292,7 +285,8 @@ class WeightStore:
                 "missing",
                 path,
                 None,
-                f"{spec.display_name} was installed, but {where} {path} is gone. {how_to_get(spec)}",
+                f"{spec.display_name} was installed, but {where} {path} is gone.",
+                get_remedy(spec),
             )
         st = path.stat()
         if st.st_size != entry.get("size"):
@@ -302,7 +296,8 @@ class WeightStore:
                 path,
                 st.st_size,
                 f"{spec.display_name}: {where} {path} changed size since it was verified "
-                f"({format_size(entry.get('size'))} -> {format_size(st.st_size)}). {how_to_get(spec)}",
+                f"({format_size(entry.get('size'))} -> {format_size(st.st_size)}).",
+                get_remedy(spec),
             )
         key = (str(path), st.st_size, st.st_mtime_ns, entry.get("sha256", ""))
         with _session_lock:
@@ -320,7 +315,8 @@ class WeightStore:
                     path,
                     st.st_size,
                     f"{spec.display_name}: {where} {path} is damaged (its SHA-256 no longer matches the one "
-                    f"recorded when it was verified). {how_to_get(spec)}",
+                    "recorded when it was verified).",
+                    get_remedy(spec),
                 )
             with _session_lock:
                 _session_verified.add(key)
@@ -348,8 +344,9 @@ class WeightStore:
                 "partial",
                 part,
                 size,
-                f"The download of the {spec.display_name} stopped at {format_size(size)}; run "
-                f"`sinsr-upscale weights download {spec.name} --accept-license` again to resume it.",
+                f"The download of the {spec.display_name} stopped at {format_size(size)}; downloading it "
+                "again resumes it.",
+                get_remedy(spec),
             )
         found = self._unindexed_candidates(spec.name)
         if found:
@@ -358,11 +355,10 @@ class WeightStore:
                 "missing",
                 found[0],
                 found[0].stat().st_size,
-                f"{found[0]} has not been verified yet; run `sinsr-upscale weights verify {spec.name}`.",
+                f"{found[0]} has not been verified yet.",
+                Remedy("verify_weights", spec.name),
             )
-        return WeightStatus(
-            spec, "missing", None, None, f"{spec.display_name} is not installed. {how_to_get(spec)}"
-        )
+        return WeightStatus(spec, "missing", None, None, f"The {spec.display_name} is not installed.", get_remedy(spec))
 
     def status_of(self, name: str) -> WeightStatus:
         """The state of one entry (cheap check; full hash only for files whose mtime changed)."""
@@ -421,9 +417,7 @@ class WeightStore:
         spec = self.registry.get(name)
         entry = self._read_index().get(name)
         if not entry:
-            raise WeightsMissingError(
-                f"The {spec.display_name} ({name}) is not installed. {how_to_get(spec)}"
-            )
+            raise WeightsMissingError(f"The {spec.display_name} ({name}) is not installed.", get_remedy(spec))
         if full_hash is False:
             # Size only: answer "is it there?" without reading 500 MB.
             path = self._entry_path(entry)
@@ -433,9 +427,9 @@ class WeightStore:
         else:
             result = self._check(spec, entry, hash_when="always" if full_hash else "unverified")
         if result.state == "missing":
-            raise WeightsMissingError(result.message)
+            raise WeightsMissingError(result.message, result.remedy or get_remedy(spec))
         if result.state != "installed":
-            raise WeightsCorruptError(result.message)
+            raise WeightsCorruptError(result.message, result.remedy or get_remedy(spec))
         assert result.path is not None
         return result.path
 

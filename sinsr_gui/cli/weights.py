@@ -12,26 +12,15 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .checkpoint import CheckpointError
-from .consent import ConsentBook
-from .download import DEFAULT_TIMEOUT_S, download
-from .importer import identify, import_file
-from .registry import DEFAULT_REGISTRY, Registry, UnknownWeightsError
-from .store import WeightsError, WeightStatus, WeightStore, format_size
+from sinsr_gui.cli.messages import describe_error, phrase
+from sinsr_gui.weights.checkpoint import CheckpointError
+from sinsr_gui.weights.consent import ConsentBook
+from sinsr_gui.weights.download import DEFAULT_TIMEOUT_S, download
+from sinsr_gui.weights.importer import identify, import_file
+from sinsr_gui.weights.registry import DEFAULT_REGISTRY, Registry, UnknownWeightsError
+from sinsr_gui.weights.store import WeightsError, WeightStatus, WeightStore, format_size
 
 log = logging.getLogger(__name__)
-
-DENOISER, AUTOENCODER = "sinsr_v1", "vq_f4"
-
-
-def installed_sinsr_paths(store: WeightStore) -> tuple[Path, Path] | None:
-    """(denoiser, autoencoder) paths when both ``sinsr_v1`` and ``vq_f4`` are installed and pass the cheap
-    check (present, recorded size); None otherwise. Does not hash: the loader's ``resolve`` does that once."""
-    try:
-        return store.resolve(DENOISER, full_hash=False), store.resolve(AUTOENCODER, full_hash=False)
-    except (WeightsError, KeyError):
-        return None
-
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -180,7 +169,7 @@ def _cmd_import(store: WeightStore, args: argparse.Namespace) -> int:
 
 
 def _print_status(st: WeightStatus) -> None:
-    detail = f"({st.path})" if st.state == "installed" else f"- {st.message}"
+    detail = f"({st.path})" if st.state == "installed" else f"- {st.message} {phrase(st.remedy)}".rstrip()
     print(f"{st.spec.name}: {st.state} {detail}")
 
 
@@ -254,7 +243,7 @@ def main(
         raise AssertionError(f"unhandled command {args.command}")
     except (WeightsError, CheckpointError, UnknownWeightsError) as exc:
         log.debug("weights %s failed", args.command, exc_info=True)
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {describe_error(exc)}", file=sys.stderr)
         return 1
     except OSError as exc:
         log.debug("weights %s failed", args.command, exc_info=True)

@@ -1,0 +1,5 @@
+import sys
+
+from sinsr_gui.cli.upscale import main
+
+sys.exit(main())

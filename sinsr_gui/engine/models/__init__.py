@@ -1,0 +1,136 @@
+"""The models the app can run, how one is chosen, and a cache that keeps the loaded one.
+
+* ``sinsr``: the official SinSR v1 weights (installed by the weights manager, or explicit files);
+* ``photo``: the built-in "Photo" model, for real photos (JPEG, blur, noise): the default without SinSR;
+* ``faithful``: the built-in "Faithful" model, for clean sources;
+* ``auto``: SinSR when its weights are installed, otherwise Photo (and it says so).
+
+Each model's facts are in its :class:`ModelDescriptor`; the model's own module (``sinsr.py``,
+``builtin.py``) knows how to find and load it. This module only chooses among them.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from sinsr_gui.engine.descriptor import ModelDescriptor, Upscaler
+from sinsr_gui.engine.models import builtin, sinsr
+from sinsr_gui.engine.models.sinsr import ModelUnavailable
+from sinsr_gui.engine.options import LEGACY_MODEL_NAMES, MODEL_CHOICES
+from sinsr_gui.engine.pipeline import SINSR_DESCRIPTOR
+from sinsr_gui.errors import Remedy
+
+__all__ = ["AUTO", "MODEL_CHOICES", "ModelCache", "ModelDescriptor", "ModelRequest", "ModelUnavailable",
+           "Notice", "Upscaler", "descriptor_for", "load_model", "model_choices", "normalise_choice",
+           "resolve_choice"]
+
+AUTO = "auto"
+AUTO_ORDER = ("sinsr", "photo")  # what "auto" picks: the first one installed
+DESCRIPTORS: dict[str, ModelDescriptor] = {d.kind: d for d in (SINSR_DESCRIPTOR, builtin.PHOTO, builtin.FAITHFUL)}
+# The light list of choices (settings and argument parsers read it without importing torch) must name
+# exactly these models.
+assert (AUTO, *DESCRIPTORS) == MODEL_CHOICES, "engine.options.MODEL_CHOICES is out of date"
+
+
+def normalise_choice(name: str) -> str:
+    """A model choice as stored/typed -> one of :data:`MODEL_CHOICES` (raises ModelUnavailable if unknown)."""
+    name = LEGACY_MODEL_NAMES.get(name.strip().lower(), name.strip().lower())
+    if name not in MODEL_CHOICES:
+        raise ModelUnavailable(f"Unknown model {name!r}; the models are {', '.join(MODEL_CHOICES)}.")
+    return name
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    """Everything that decides which weights are loaded where; equal requests share one loaded model."""
+
+    model: str = AUTO  # one of MODEL_CHOICES
+    device: str = "auto"
+    dtype: str = "auto"
+    unet: Path | None = None  # explicit SinSR files (otherwise the installed ones)
+    autoencoder: Path | None = None
+    config: Path | None = None
+    weights_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the user should know about the choice made for them (not an error)."""
+
+    message: str
+    remedy: Remedy | None = None
+
+
+def descriptor_for(kind: str) -> ModelDescriptor:
+    return DESCRIPTORS[normalise_choice(kind)]
+
+
+def is_installed(kind: str, request: ModelRequest) -> bool:
+    if kind == "sinsr":
+        return sinsr.is_installed(request)
+    return builtin.is_installed(DESCRIPTORS[kind])
+
+
+def model_choices(request: ModelRequest) -> list[tuple[ModelDescriptor, bool]]:
+    """Every model with whether it can run now (for pickers and ``weights list``)."""
+    return [(d, is_installed(kind, request)) for kind, d in DESCRIPTORS.items()]
+
+
+def resolve_choice(request: ModelRequest) -> tuple[str, Notice | None]:
+    """The model kind a request runs, and a notice when "auto" had to fall back."""
+    choice = normalise_choice(request.model)
+    if choice != AUTO:
+        return choice, None
+    for kind in AUTO_ORDER:
+        if is_installed(kind, request):
+            break
+    if kind == AUTO_ORDER[0]:
+        return kind, None
+    return kind, Notice(f"SinSR is not installed: using {DESCRIPTORS[kind].display_name}.",
+                        sinsr.get_weights_remedy())
+
+
+def load_model(request: ModelRequest) -> tuple[Upscaler, Notice | None]:
+    """Load the requested model; returns it with a notice for the user, or None."""
+    kind, notice = resolve_choice(request)
+    if kind == "sinsr":
+        return sinsr.load(request), notice
+    return builtin.CompactUpscaler(DESCRIPTORS[kind], request.device, request.dtype), notice
+
+
+class ModelCache:
+    """Keeps one loaded model; a different request releases it before loading the next (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._request: ModelRequest | None = None
+        self._entry: tuple[Upscaler, Notice | None] | None = None
+
+    def get(self, request: ModelRequest) -> tuple[Upscaler, Notice | None]:
+        with self._lock:
+            if self._entry is not None and self._request == request:
+                return self._entry
+            self._release_locked()
+            self._entry = load_model(request)
+            self._request = request
+            return self._entry
+
+    def release(self) -> None:
+        with self._lock:
+            self._release_locked()
+
+    def _release_locked(self) -> None:
+        if self._entry is not None:
+            device = self._entry[0].device
+            self._entry = None
+            self._request = None
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+
+    @property
+    def loaded(self) -> ModelRequest | None:
+        return self._request

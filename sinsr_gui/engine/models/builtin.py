@@ -1,0 +1,84 @@
+"""The two built-in models that ship inside the app: "Photo" (the default without SinSR) and "Faithful".
+
+Both are the same small convolutional network (:class:`sinsr_gui.nn.compact.CompactSRNet`, 0.62 M
+parameters), trained differently; their weights and cards live in ``resources/models`` and are checked
+before every load (:mod:`sinsr_gui.weights.builtin`). They need no noise, run at any size and are fast on
+a laptop CPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from sinsr_gui.engine.descriptor import PRECISION_NAMES, ModelDescriptor
+from sinsr_gui.engine.devices import resolve_device, resolve_dtype, stage_precision
+from sinsr_gui.weights import builtin as builtin_weights
+
+_COMPACT = ModelDescriptor(
+    kind="",
+    display_name="",
+    summary="",
+    scale=4,
+    size_multiple=1,
+    needs_noise=False,
+    # Measured: about 6 kB per LR pixel of a tile (features at LR resolution, the x4 output) + 50 MB.
+    tile_bytes=(0.05e9, 6_000.0),
+    overlap=32,  # more than the receptive radius (18 LR px): tiles join exactly
+    licence="Our own weights; trained on research-only data, so non-commercial (see the model card)",
+)
+
+PHOTO = dataclasses.replace(
+    _COMPACT, kind="photo", display_name="Photo (built-in)",
+    summary="For phone and web photos: removes JPEG blocks, noise and blur, and sharpens.",
+)
+FAITHFUL = dataclasses.replace(
+    _COMPACT, kind="faithful", display_name="Faithful (built-in)",
+    summary="For clean sources (renders, scans, screenshots): enlarges without inventing detail.",
+)
+_WEIGHTS = {PHOTO.kind: builtin_weights.PHOTO, FAITHFUL.kind: builtin_weights.FAITHFUL}
+
+
+class CompactUpscaler:
+    """A built-in model as a tiler model: deterministic, no noise, any size."""
+
+    def __init__(self, descriptor: ModelDescriptor, device: str | torch.device = "cpu",
+                 dtype: str | torch.dtype = "auto") -> None:
+        self.descriptor = descriptor
+        self.device = resolve_device(device)
+        auto = isinstance(dtype, str) and dtype == "auto"
+        # bf16 autocast on CPUs with native bf16 (see docs/quality.md for its accuracy); fp16 on GPUs.
+        self.compute_dtype = stage_precision("auto", self.device).decoder if auto else resolve_dtype(dtype,
+                                                                                                     self.device)
+        name = _WEIGHTS[descriptor.kind]
+        self.network = builtin_weights.load_builtin_model(self.device, torch.float32, name=name)
+        self.card = builtin_weights.load_builtin_card(name)
+
+    scale = property(lambda self: self.descriptor.scale)
+    size_multiple = property(lambda self: self.descriptor.size_multiple)
+
+    @property
+    def precision_label(self) -> str:
+        return PRECISION_NAMES[self.compute_dtype]
+
+    @property
+    def receptive_radius(self) -> int:
+        return self.network.receptive_radius
+
+    def noise_field(self, batch: int, height: int, width: int, generator: torch.Generator | None) -> None:
+        return None
+
+    def run_tiles(self, tiles: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
+        x = tiles.to(self.device, torch.float32)
+        if self.compute_dtype == torch.float32:
+            out = self.network(x)
+        else:
+            with torch.autocast(self.device.type, dtype=self.compute_dtype):
+                out = self.network(x)
+        return out.float().clamp(0, 1)
+
+
+def is_installed(descriptor: ModelDescriptor) -> bool:
+    """Built-in models ship with the app; a damaged file is reported when it is loaded."""
+    return builtin_weights.builtin_weights_path(_WEIGHTS[descriptor.kind]).is_file()
