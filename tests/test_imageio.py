@@ -422,9 +422,8 @@ def test_16bit_colour_png_and_tiff_round_trip_exactly(
     if channels in (2, 4):
         assert np.array_equal(np.round(loaded.alpha * 65535).astype(np.uint16), samples[..., -1])
 
-    # tiny bands/strips so the encoders' band and strip boundaries are exercised too
-    monkeypatch.setattr(encoders, "_PNG_BAND_BYTES", 64)
-    monkeypatch.setattr(encoders, "_TIFF_STRIP_BYTES", 100)
+    # tiny strips so that the TIFF writer's strip boundaries (and the predictor across them) are exercised too
+    monkeypatch.setattr(encoders, "_TIFF_ROWS_PER_STRIP", 3)
     for fmt in ("PNG", "TIFF"):
         out = save_image(
             loaded.rgb, tmp_path / f"o.{fmt.lower()}", like=loaded, fmt=fmt, bit_depth=16, alpha=loaded.alpha

@@ -3,15 +3,20 @@
 The model works on float32 RGB arrays of shape (H, W, 3) in [0, 1]. ``read_image`` turns a file into
 such an array with the EXIF orientation applied, grey replicated to three channels, alpha split off and
 16-bit precision kept; ``save_image`` writes a result back with the source's colour profile, EXIF
-(minus Orientation) and DPI re-attached, atomically, and never over an input file.
+(minus Orientation), XMP, IPTC and DPI re-attached and updated for the new size, atomically, and never over an
+input file. ``docs/file_formats.md`` has the table of what each format keeps.
 
 The modules, in the order data flows through them:
 
-* ``formats``: the formats read and written (suffixes, optional AVIF/HEIC decoders, format limits);
+* ``formats``: the formats read and written (suffixes, AVIF/HEIC decoders, the HEIC encoder, format limits);
 * ``read``: ``read_image``, ``LoadedImage`` and the decoding helpers, ``wide`` for 16-bit colour recovery;
 * ``exif``: the EXIF kept from the source and the in-place edits of its bytes;
+* ``xmp``: the XMP packet, checked with expat (no DTD, no entities) and edited in place (size, orientation,
+  history);
+* ``iptc``: the IPTC-IIM datasets, found in JPEG/TIFF/PNG and written to JPEG/TIFF unchanged;
 * ``resample``: ``resize_rgb`` and ``upscale_alpha``, on float planes;
-* ``encoders``: sample packing and the format-specific writers (16-bit PNG, TIFF, Pillow for the rest);
+* ``encoders``: sample packing and the writers: Pillow, libpng (imagecodecs) for 16-bit PNG, tifffile for
+  TIFF, pi-heif to decode HEIC;
 * ``write``: ``save_image``, the choice of destination and the atomic write with its error messages;
 * ``errors``: ``ImageReadError``/``ImageWriteError``, whose text is one sentence naming the file and saying
   what to do.

@@ -1,26 +1,37 @@
 """Encoders: float RGB (+ alpha) -> integer samples -> file bytes in PNG, JPEG, WebP or TIFF.
 
 ``_samples`` packs float (H, W, 3) RGB in [0, 1] (+ (H, W) alpha) into uint8/uint16 (H, W, C) samples;
-``_encode`` writes them to an open binary file. Pillow cannot write 16-bit colour and its libtiff writer
-rejects an EXIF sub-IFD, so TIFF (any depth) and 16-bit PNG go through the two small writers here; the
-rest through Pillow. ``to_pil`` gives a Pillow image shaped like the source, for display and the clipboard.
+``_encode`` writes them to an open binary file, with the metadata ``write`` prepared. Every encoder is a
+library (docs/encoders.json has the measurements behind the choice):
+
+* 8-bit PNG, JPEG, WebP: Pillow.
+* 16-bit PNG: libpng through ``imagecodecs.png_encode`` (Pillow cannot hold 16-bit colour); the ancillary
+  chunks (iCCP, pHYs, eXIf, iTXt XMP) are the ones Pillow's own PNG writer makes, placed after IHDR.
+* TIFF (any depth): ``tifffile`` (deflate + horizontal predictor, strips of about 256 KiB, one strip in
+  memory at a time), with ICC (34675), XMP (700), IPTC (33723) and DPI as its tags. tifffile cannot write
+  the EXIF/GPS sub-IFDs, so ``_add_exif_ifds`` appends them, serialised by Pillow, and a new IFD0 that
+  points to them: a rewrite of the directory only, never of the image data.
+
+``to_pil`` gives a Pillow image shaped like the source, for display and the clipboard.
 """
 
 from __future__ import annotations
 
 import struct
-import zlib
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, TiffImagePlugin
+from PIL import Image, PngImagePlugin, TiffImagePlugin
 
 from .exif import _EXIF_HEADER, _exif_with_size
+from .iptc import _jpeg_app13
 from .read import LoadedImage
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as Pillow's "L" conversion
-_PNG_BAND_BYTES = 2 << 20  # raw bytes filtered per pass by the 16-bit PNG writer (bounds scratch memory)
-_TIFF_STRIP_BYTES = 256 << 10  # raw bytes per strip in the 16-bit TIFF writer
+_PNG_LEVEL = 6  # zlib level of the 16-bit PNG writer, as Pillow's default for 8-bit PNG
+_TIFF_LEVEL = 6  # deflate level of the TIFF writer
+_SAMPLE_BAND_BYTES = 16 << 20  # float scratch per band when packing samples
+_TIFF_ROWS_PER_STRIP: int | None = None  # None: tifffile's choice (strips of about 256 KiB); tests lower it
 
 
 def to_pil(
@@ -47,20 +58,32 @@ def to_pil(
 
 
 def _samples(rgb: np.ndarray, *, grey: bool, alpha: np.ndarray | None, bit_depth: int) -> np.ndarray:
-    """Float RGB (+ alpha) -> integer samples (H, W, C), C = 1/2/3/4, uint8 or uint16, rounded not truncated."""
+    """Float RGB (+ alpha) -> integer samples (H, W, C), C = 1/2/3/4, uint8 or uint16, rounded not truncated.
+
+    Converted in bands of rows, so that the float scratch stays small next to the result (a 24-megapixel
+    photo would otherwise need about twice its float32 size again).
+    """
     rgb = _check_rgb(rgb)
-    base = (rgb @ _LUMA)[..., None] if grey else rgb
     if alpha is not None:
         alpha = np.asarray(alpha, dtype=np.float32)
         if alpha.shape != rgb.shape[:2]:
             raise ValueError(f"alpha shape {alpha.shape} does not match image {rgb.shape[:2]}")
-        base = np.concatenate([base, alpha[..., None]], axis=2)
+    height, width = rgb.shape[:2]
+    channels = (1 if grey else 3) + (alpha is not None)
     peak, dtype = (65535, np.uint16) if bit_depth == 16 else (255, np.uint8)
-    scaled = np.nan_to_num(base, nan=0.0)
-    np.clip(scaled, 0.0, 1.0, out=scaled)
-    scaled *= peak
-    scaled += 0.5
-    return scaled.astype(dtype)
+    out = np.empty((height, width, channels), dtype)
+    band = max(1, _SAMPLE_BAND_BYTES // (width * channels * 4))
+    for top in range(0, height, band):
+        rows = slice(top, top + band)
+        base = (rgb[rows] @ _LUMA)[..., None] if grey else rgb[rows]
+        if alpha is not None:
+            base = np.concatenate([base, alpha[rows][..., None]], axis=2)
+        scaled = np.nan_to_num(base, nan=0.0)
+        np.clip(scaled, 0.0, 1.0, out=scaled)
+        scaled *= peak
+        scaled += 0.5
+        out[rows] = scaled  # the cast truncates: +0.5 made it round
+    return out
 
 
 def _check_rgb(rgb: np.ndarray) -> np.ndarray:
@@ -85,38 +108,49 @@ def _encode(
     icc: bytes | None,
     exif: bytes | None,
     dpi: tuple[float, float] | None,
+    xmp: bytes | None = None,
+    iptc: bytes | None = None,
 ) -> None:
-    """Encode integer samples (H, W, C) into ``fh``.
+    """Encode integer samples (H, W, C) with the given metadata into ``fh`` (readable for TIFF: see below).
 
-    TIFF (any depth) and 16-bit PNG go through the small writers below; the rest through Pillow. Pillow
-    cannot write 16-bit colour, and its libtiff path rejects an EXIF sub-IFD.
+    ``write`` has already dropped what ``fmt`` cannot hold (IPTC outside JPEG/TIFF, a too large EXIF ...).
     """
+    data = np.ascontiguousarray(data)
     if fmt == "TIFF":
-        _write_tiff(fh, data, icc=icc, exif=exif, dpi=dpi)
+        _write_tiff(fh, data, icc=icc, exif=exif, dpi=dpi, xmp=xmp, iptc=iptc)
         return
-    if data.dtype == np.uint16:
-        _write_png16(fh, data, icc=icc, exif=exif, dpi=dpi)
+    if fmt == "PNG" and data.dtype == np.uint16:
+        _write_png16(fh, data, icc=icc, exif=exif, dpi=dpi, xmp=xmp)
         return
     img = Image.fromarray(data[..., 0] if data.shape[2] == 1 else data)
     params: dict[str, object] = {}
     if icc:
         params["icc_profile"] = icc
     if exif:
-        # WebP wants the bare TIFF structure; Pillow's JPEG/PNG/TIFF writers take the "Exif" header form
+        # WebP wants the bare TIFF structure; Pillow's JPEG/PNG writers take the "Exif" form
         params["exif"] = exif[len(_EXIF_HEADER) :] if fmt == "WEBP" else exif
-    if dpi and fmt != "WEBP":
+    if dpi and fmt in ("PNG", "JPEG"):
         params["dpi"] = dpi
+    if xmp:
+        if fmt == "PNG":
+            params["pnginfo"] = _png_xmp(xmp)
+        else:
+            params["xmp"] = xmp
     if fmt == "JPEG":
         # full-resolution chroma at high quality: 4:2:0 visibly softens the colour edges we just sharpened
         params.update(quality=quality, subsampling=0 if quality >= 90 else 2, optimize=True)
+        if iptc:
+            params["extra"] = _jpeg_app13(iptc)  # Pillow puts "extra" marker bytes after APP0/APP1
     elif fmt == "WEBP":
         params.update(quality=quality, method=4)
     img.save(fh, format=fmt, **params)
 
 
-def _png_chunk(fh: BinaryIO, kind: bytes, payload: bytes) -> None:
-    fh.write(struct.pack(">I", len(payload)) + kind + payload)
-    fh.write(struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
+def _png_xmp(xmp: bytes) -> PngImagePlugin.PngInfo:
+    """XMP as PNG carries it: an uncompressed iTXt chunk with the keyword "XML:com.adobe.xmp"."""
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", xmp, zip=False)
+    return info
 
 
 def _write_png16(
@@ -126,60 +160,43 @@ def _write_png16(
     icc: bytes | None,
     exif: bytes | None,
     dpi: tuple[float, float] | None,
+    xmp: bytes | None,
 ) -> None:
-    """Minimal 16-bit PNG encoder for uint16 (H, W, C) samples, C = 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA."""
-    height, width, channels = data.shape
-    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
-    fh.write(b"\x89PNG\r\n\x1a\n")
-    _png_chunk(fh, b"IHDR", struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0))
-    if icc:
-        _png_chunk(fh, b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc))
-    if dpi:
-        per_metre = [max(1, round(d / 0.0254)) for d in dpi]
-        _png_chunk(fh, b"pHYs", struct.pack(">IIB", per_metre[0], per_metre[1], 1))
-    if exif:
-        _png_chunk(fh, b"eXIf", exif[len(_EXIF_HEADER) :] if exif.startswith(_EXIF_HEADER) else exif)
+    """16-bit PNG of uint16 (H, W, C) samples, C = 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA, through libpng.
 
-    bpp = 2 * channels
-    stride = width * bpp
-    band = max(1, _PNG_BAND_BYTES // stride)
-    compressor = zlib.compressobj(6)
-    pending = bytearray()
-    previous = np.zeros(stride, dtype=np.uint8)
-    for top in range(0, height, band):
-        rows = data[top : top + band].astype(">u2").reshape(-1, width * channels).view(np.uint8)
-        pending += compressor.compress(_png_filter(rows, previous, bpp).tobytes())
-        previous = rows[-1]
-        if len(pending) >= 1 << 20:
-            _png_chunk(fh, b"IDAT", bytes(pending))
-            pending.clear()
-    pending += compressor.flush()
-    _png_chunk(fh, b"IDAT", bytes(pending))
-    _png_chunk(fh, b"IEND", b"")
-
-
-def _png_filter(rows: np.ndarray, previous: np.ndarray, bpp: int) -> np.ndarray:
-    """PNG-filter uint8 scanlines (n, stride) given the scanline above them; (n, 1 + stride) uint8 out.
-
-    Each row gets whichever of the five filters minimises the sum of absolute signed bytes (libpng's
-    heuristic). Encoding only looks at original bytes, so all rows are filtered at once.
+    libpng (``imagecodecs.png_encode``) encodes the pixels into one buffer in memory (adaptive filters, zlib
+    level 6). The metadata chunks come from Pillow's PNG writer run on a 1 x 1 image with the same
+    metadata, so 8-bit and 16-bit files carry them identically; they go right after IHDR.
     """
-    x = rows.astype(np.int16)
-    b = np.vstack([previous[None].astype(np.int16), x[:-1]])  # above
-    a = np.zeros_like(x)
-    a[:, bpp:] = x[:, :-bpp]  # left
-    c = np.zeros_like(x)
-    c[:, bpp:] = b[:, :-bpp]  # above-left
-    p = a + b - c
-    pa, pb, pc = np.abs(p - a), np.abs(p - b), np.abs(p - c)
-    paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
-    candidates = (np.stack([x, x - a, x - b, x - ((a + b) >> 1), x - paeth]) & 0xFF).astype(np.uint8)
-    cost = np.abs(candidates.view(np.int8).astype(np.int32)).sum(axis=2)  # (5, n)
-    best = cost.argmin(axis=0)
-    out = np.empty((x.shape[0], x.shape[1] + 1), dtype=np.uint8)
-    out[:, 0] = best
-    out[:, 1:] = candidates[best, np.arange(x.shape[0])]
-    return out
+    import imagecodecs
+
+    encoded = imagecodecs.png_encode(data, level=_PNG_LEVEL)
+    view = memoryview(encoded)
+    ihdr_end = 8 + 8 + 13 + 4  # signature, then IHDR: length, type, 13 bytes, CRC
+    if bytes(view[12:16]) != b"IHDR":
+        raise ValueError("libpng output does not start with IHDR")
+    fh.write(view[:ihdr_end])
+    for cid, payload in _png_metadata_chunks(icc=icc, exif=exif, dpi=dpi, xmp=xmp):
+        PngImagePlugin.putchunk(fh, cid, payload)
+    fh.write(view[ihdr_end:])
+
+
+def _png_metadata_chunks(
+    *, icc: bytes | None, exif: bytes | None, dpi: tuple[float, float] | None, xmp: bytes | None
+) -> list[tuple[bytes, bytes]]:
+    params: dict[str, object] = {}
+    if icc:
+        params["icc_profile"] = icc
+    if exif:
+        params["exif"] = exif
+    if dpi:
+        params["dpi"] = dpi
+    if xmp:
+        params["pnginfo"] = _png_xmp(xmp)
+    if not params:
+        return []
+    chunks = PngImagePlugin.getchunks(Image.new("L", (1, 1)), **params)
+    return [(cid, payload) for cid, payload, *_ in chunks if cid not in (b"IHDR", b"IDAT", b"IEND")]
 
 
 def _write_tiff(
@@ -189,61 +206,103 @@ def _write_tiff(
     icc: bytes | None,
     exif: bytes | None,
     dpi: tuple[float, float] | None,
+    xmp: bytes | None,
+    iptc: bytes | None,
 ) -> None:
-    """Minimal baseline TIFF encoder (deflate + horizontal predictor) for uint8/uint16 (H, W, C) samples.
+    """Baseline TIFF (deflate + horizontal predictor) of uint8/uint16 (H, W, C) samples, through tifffile.
 
-    C = 1 grey, 2 grey+alpha (8-bit only: Pillow cannot open it at 16 bits), 3 RGB, 4 RGBA. Pillow
-    serialises the IFD (tag types, EXIF/GPS sub-IFDs, strip offsets); the strips are ours.
+    C = 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA; alpha is unassociated (ExtraSamples 2). Classic TIFF, little
+    endian. ``fh`` must be readable and seekable when there is EXIF (see ``_add_exif_ifds``).
     """
-    height, width, channels = data.shape
-    bits = data.dtype.itemsize * 8
-    if bits not in (8, 16) or (channels == 2 and bits == 16):
-        raise ValueError(f"unsupported TIFF layout: {channels} channels of {bits} bits")
-    rows_per_strip = max(1, _TIFF_STRIP_BYTES // (width * channels * data.dtype.itemsize))
-    strips: list[bytes] = []
-    for top in range(0, height, rows_per_strip):
-        block = data[top : top + rows_per_strip].astype(data.dtype.newbyteorder("<"))
-        block[:, 1:] -= data[top : top + rows_per_strip, :-1]  # predictor 2: differences wrap around
-        strips.append(zlib.compress(block.tobytes(), 6))
-    if sum(len(s) for s in strips) > 0xFFFF0000:
-        raise ValueError("image too large for a classic TIFF")
+    import tifffile
 
-    ifd = TiffImagePlugin.ImageFileDirectory_v2(prefix=b"II")
+    height, width, channels = data.shape
+    extratags: list[tuple[int, int, int, bytes, bool]] = []
+    if xmp:
+        extratags.append((700, 1, len(xmp), xmp, True))  # BYTE, as the XMP specification says
+    if iptc:
+        extratags.append((33723, 7, len(iptc), iptc, True))  # UNDEFINED
+    start = fh.tell()
+    with tifffile.TiffWriter(fh, bigtiff=False, byteorder="<") as tif:
+        tif.write(
+            data[..., 0] if channels == 1 else data,
+            photometric="minisblack" if channels in (1, 2) else "rgb",
+            planarconfig="contig",
+            extrasamples=("unassalpha",) if channels in (2, 4) else None,
+            compression="zlib",
+            compressionargs={"level": _TIFF_LEVEL},
+            predictor=True,
+            rowsperstrip=_TIFF_ROWS_PER_STRIP,
+            iccprofile=icc or None,
+            resolution=(dpi[0], dpi[1]) if dpi else None,
+            resolutionunit="inch" if dpi else None,
+            metadata=None,  # no JSON "shaped" ImageDescription
+            software=False,
+            extratags=extratags,
+            maxworkers=1,  # the app already runs work in parallel; one strip at a time bounds memory
+        )
     if exif:
-        src = Image.Exif()
-        src.load(exif)
-        for tag in src:
-            if tag in TiffImagePlugin.TiffTags.TAGS_V2_GROUPS:
-                sub = src.get_ifd(tag)
-                if sub:
-                    ifd[tag] = sub
-            elif tag not in _TIFF_LAYOUT_TAGS:
-                ifd[tag] = src[tag]
-    offsets, position = [], 0
-    for s in strips:
-        offsets.append(position)  # relative: tobytes() shifts them past the IFD
-        position += len(s)
-    ifd[256], ifd[257] = width, height
-    ifd[258] = (bits,) * channels
-    ifd[259] = 8  # Adobe deflate
-    ifd[262] = 1 if channels == 1 else 2  # BlackIsZero / RGB
-    ifd[273] = tuple(offsets)
-    ifd[277] = channels
-    ifd[278] = rows_per_strip
-    ifd[279] = tuple(len(s) for s in strips)
-    ifd[284] = 1  # contiguous samples
-    ifd[317] = 2  # horizontal differencing
-    if channels in (2, 4):
-        ifd[338] = (2,)  # unassociated alpha
-    if dpi:
-        ifd[282], ifd[283], ifd[296] = dpi[0], dpi[1], 2
-    if icc:
-        ifd[34675] = icc
-    fh.write(b"II*\x00" + struct.pack("<I", 8) + ifd.tobytes(8))
-    for s in strips:
-        fh.write(s)
+        _add_exif_ifds(fh, start, exif)
 
 
 _TIFF_LAYOUT_TAGS = frozenset(
     {254, 256, 257, 258, 259, 262, 273, 274, 277, 278, 279, 284, 317, 338, 339, 322, 323, 324, 325, 513, 514}
 )
+
+
+def _add_exif_ifds(fh: BinaryIO, start: int, exif: bytes) -> None:
+    """Give the TIFF that tifffile wrote at ``start`` in ``fh`` the EXIF: IFD0 tags and EXIF/GPS sub-IFDs.
+
+    tifffile refuses IFD-type tags, so: Pillow serialises the EXIF's IFD0 tags (less layout and orientation)
+    with their sub-IFDs at the end of the file; a new IFD0 there has tifffile's entries plus those (tifffile's
+    win where both have a tag: they describe the pixels), and the header points to it. Every value offset is
+    absolute in TIFF, so moving IFD0 invalidates nothing; the old IFD0 stays behind as a few unused bytes.
+    """
+    src = Image.Exif()
+    src.load(exif)
+    ifd = TiffImagePlugin.ImageFileDirectory_v2(prefix=b"II")
+    for tag in src:
+        if tag in TiffImagePlugin.TiffTags.TAGS_V2_GROUPS:
+            sub = src.get_ifd(tag)
+            if sub:
+                ifd[tag] = sub
+        elif tag not in _TIFF_LAYOUT_TAGS:
+            ifd[tag] = src[tag]
+    if not len(ifd):
+        return
+
+    fh.seek(start)
+    header = fh.read(8)
+    if header[:4] != b"II*\x00":
+        raise ValueError("not a little-endian classic TIFF")
+    ifd0 = start + struct.unpack("<I", header[4:])[0]
+    fh.seek(ifd0)
+    (count,) = struct.unpack("<H", fh.read(2))
+    ours = {struct.unpack_from("<H", e)[0]: e for e in _entries(fh.read(12 * count), count)}
+
+    end = fh.seek(0, 2)
+    end += _pad(fh, end)
+    blob = ifd.tobytes(end - start)  # offsets relative to the TIFF's start, as in the file
+    fh.write(blob)
+    (n,) = struct.unpack_from("<H", blob)
+    theirs = {struct.unpack_from("<H", e)[0]: e for e in _entries(blob[2 : 2 + 12 * n], n)}
+
+    merged = {**theirs, **ours}
+    position = fh.tell()
+    position += _pad(fh, position)
+    fh.write(struct.pack("<H", len(merged)) + b"".join(merged[t] for t in sorted(merged)) + b"\x00" * 4)
+    fh.seek(start + 4)
+    fh.write(struct.pack("<I", position - start))
+    fh.seek(0, 2)
+
+
+def _entries(raw: bytes, count: int) -> list[bytes]:
+    return [raw[12 * i : 12 * i + 12] for i in range(count)]
+
+
+def _pad(fh: BinaryIO, position: int) -> int:
+    """Word-align the write position (TIFF offsets must be even); returns the bytes written."""
+    if position % 2:
+        fh.write(b"\x00")
+        return 1
+    return 0

@@ -1,9 +1,11 @@
 """Reading: an image file (or an opened Pillow image) -> a ``LoadedImage`` of float RGB in [0, 1].
 
-``read_image`` applies the EXIF orientation, replicates grey to three channels, splits alpha off, keeps
-16-bit precision (see ``wide``), converts CMYK through its profile, and keeps what the output file needs:
-colour profile, EXIF without Orientation, DPI. Every problem a user can meet becomes an ``ImageReadError``
-of one sentence naming the file; the pixel limit is checked from the header, before any pixel is decoded.
+``read_image`` applies the EXIF orientation (HEIC: the container's, which pi-heif (libheif) applies while
+decoding), replicates grey to three channels, splits alpha off, keeps 16-bit precision (see ``wide``),
+converts CMYK through its profile, and keeps what the output file needs: colour profile, EXIF without
+Orientation, XMP (``xmp``) and IPTC (``iptc``) as the source's bytes, DPI. Every problem a user can meet
+becomes an ``ImageReadError`` of one sentence naming the file; the pixel limit is checked from the header,
+before any pixel is decoded. Damaged metadata is dropped with a note, never an error.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from sinsr_gui.errors import Remedy
 from .errors import ImageReadError
 from .exif import _ORIENTATION, _kept_exif
 from .formats import _FORMAT_NAMES, _HAS_AVIF, _HAS_HEIF, _input_formats
+from .iptc import _kept_iptc
 from .wide import _decode_wide, _wide_rawmode
+from .xmp import _kept_xmp, _xmp_orientation
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +42,9 @@ class LoadedImage:
 
     ``rgb`` is float32 (H, W, 3) in [0, 1], RGB, EXIF orientation already applied; grey sources are
     replicated to three channels. ``alpha`` is float32 (H, W) in [0, 1] or None (straight, not
-    premultiplied). 16-bit sources are scaled by 1/65535, 8-bit ones by 1/255.
+    premultiplied). 16-bit sources are scaled by 1/65535, 8-bit ones by 1/255. ``xmp`` is the source's XMP
+    packet (checked well-formed; ``save_image`` updates size, orientation and history), ``iptc`` its IPTC-IIM
+    datasets; both as found in the file, or None.
     """
 
     rgb: np.ndarray
@@ -51,6 +57,8 @@ class LoadedImage:
     source_format: str
     path: Path | None
     notes: list[str] = field(default_factory=list)
+    xmp: bytes | None = None
+    iptc: bytes | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -61,7 +69,7 @@ class LoadedImage:
     def meta(self) -> ImageMeta:
         """Everything but the pixels: what ``save_image(like=...)`` carries into the output file."""
         return ImageMeta(self.is_grey, self.bit_depth, self.icc_profile, self.exif, self.dpi, self.source_format,
-                         self.path, list(self.notes))
+                         self.path, list(self.notes), xmp=self.xmp, iptc=self.iptc)
 
 
 @dataclass
@@ -77,6 +85,8 @@ class ImageMeta:
     source_format: str
     path: Path | None
     notes: list[str] = field(default_factory=list)
+    xmp: bytes | None = None
+    iptc: bytes | None = None
 
 
 def read_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
@@ -161,10 +171,26 @@ def _load(img: Image.Image, *, path: Path | None, reopen: Path | None) -> Loaded
         notes.append(f"{kind}: only the first {what} of {frames} was used")
         img.seek(0)
     wide = _wide_rawmode(img) if reopen is not None else None
+    # XMP before decoding: Pillow's TIFF loader strips tiff:Orientation from it while it turns the pixels
+    xmp = _kept_xmp(img, notes, raw=_heif_raw_xmp(img, reopen))
     try:
-        img.load()  # full decode here, so truncation is reported as a read error and not later
-        planes, bit_depth, icc = _planes(img, wide, reopen, notes)
-        orientation = _orientation(img)
+        orientation = _orientation(img, xmp)
+        stored = _tiff_turned_raw(img, reopen, orientation)
+        if stored is not None:  # Pillow would garble it (see _tiff_turned_raw): take the stored pixels
+            planes, bit_depth = stored
+            icc = img.info.get("icc_profile") or None
+        else:
+            if fmt == "TIFF":
+                # Pillow turns TIFF pixels while loading, by getexif()'s orientation, which falls back on the
+                # first tiff:Orientation anywhere in the XMP (a placed picture's, in xmpMM:Pantry): make it ours
+                cached = img.getexif()
+                cached.pop(_ORIENTATION, None)
+                if orientation != 1:
+                    cached[_ORIENTATION] = orientation
+            img.load()  # full decode here, so truncation is reported as a read error and not later
+            planes, bit_depth, icc = _planes(img, wide, reopen, notes)
+            if fmt == "TIFF":
+                orientation = 1  # already applied by Pillow
         exif = _kept_exif(img, notes)
     except Image.DecompressionBombError as exc:
         raise ImageReadError(_too_large_message(name, img.size, None), path=path, remedy=_TOO_LARGE) from exc
@@ -180,6 +206,9 @@ def _load(img: Image.Image, *, path: Path | None, reopen: Path | None) -> Loaded
             path=path,
         ) from exc
 
+    iptc = _kept_iptc(img, notes)
+    if fmt == "HEIF" and icc is None:
+        _note_nclx(img.info, notes)
     planes = _orient(planes, orientation)
     dpi = _dpi(img.info)
     if dpi is not None and orientation in (5, 6, 7, 8):
@@ -200,7 +229,20 @@ def _load(img: Image.Image, *, path: Path | None, reopen: Path | None) -> Loaded
         source_format=fmt,
         path=path,
         notes=notes,
+        xmp=xmp,
+        iptc=iptc,
     )
+
+
+def _note_nclx(info: dict, notes: list[str]) -> None:
+    """A HEIC that states its colours only as nclx (CICP) primaries: sRGB/BT.709 is what untagged means."""
+    nclx = info.get("nclx_profile")
+    primaries = nclx.get("color_primaries") if isinstance(nclx, dict) else None
+    if isinstance(primaries, int) and primaries not in (1, 2):  # 1: BT.709/sRGB, 2: unspecified
+        notes.append(
+            "the HEIC states its colour space without an ICC profile (nclx primaries "
+            f"{primaries}); the result is saved untagged, so colours may look less saturated"
+        )
 
 
 def _planes(
@@ -253,6 +295,38 @@ def _planes(
     return _scale(np.asarray(img.convert("RGBA" if has_alpha else "RGB")), 255), 8, icc
 
 
+def _tiff_turned_raw(img: Image.Image, reopen: Path | None, orientation: int) -> tuple[np.ndarray, int] | None:
+    """(planes, bit depth) of an uncompressed TIFF turned a quarter (orientation 5-8), else None.
+
+    Pillow 13 applies TIFF orientation while loading, and for uncompressed grey, grey 16-bit and RGBA strips
+    its raw decoder fills a buffer of the already turned shape, which garbles the pixels. tifffile reads the
+    stored samples instead; ``_orient`` then turns them, as for every other format.
+    """
+    if img.format != "TIFF" or reopen is None or not img.tile or orientation not in (5, 6, 7, 8):
+        return None
+    if img.tag_v2.get(_ORIENTATION) not in (5, 6, 7, 8):  # the turn comes from XMP: Pillow's size is the stored one
+        return None
+    if any(tile[0] != "raw" for tile in img.tile):
+        return None
+    photometric = img.tag_v2.get(262)
+    if photometric not in (0, 1, 2):  # WhiteIsZero, BlackIsZero, RGB; palette, CMYK ...: Pillow's way
+        return None
+    import tifffile
+
+    with tifffile.TiffFile(reopen) as tif:
+        data = tif.pages[img.tell()].asarray()
+    if data.dtype not in (np.uint8, np.uint16) or data.ndim not in (2, 3):
+        return None
+    if data.ndim == 2:
+        data = data[..., None]
+    if data.shape[2] not in (1, 2, 3, 4):
+        return None
+    if photometric == 0:  # WhiteIsZero
+        data = np.iinfo(data.dtype).max - data
+    peak = 65535 if data.dtype == np.uint16 else 255
+    return _scale(data, peak), 16 if peak == 65535 else 8
+
+
 def _scale(data: np.ndarray, peak: int) -> np.ndarray:
     """Integer samples -> float32 in [0, 1]; keeps a trailing channel axis."""
     out = data.astype(np.float32)
@@ -294,10 +368,44 @@ def srgb_icc_profile() -> bytes | None:
         return None
 
 
-def _orientation(img: Image.Image) -> int:
-    # getexif() covers JPEG/PNG/WebP EXIF, TIFF's own tag 274 and XMP tiff:Orientation
-    value = img.getexif().get(_ORIENTATION, 1)
+def _orientation(img: Image.Image, xmp: bytes | None) -> int:
+    """The orientation (1-8) to apply: EXIF's (TIFF: its own tag 274), else the photo's XMP tiff:Orientation.
+
+    HEIF: always 1, because libheif (pi-heif, or pillow-heif) applies the container's irot/imir while decoding, and the
+    HEIF specification makes EXIF orientation informative only. (AVIF: Pillow turns irot/imir into EXIF.)
+    XMP is asked through its parser for the top-level property only; Pillow's getexif() would take the first
+    tiff:Orientation anywhere in the packet.
+    """
+    if img.format == "HEIF":
+        return 1
+    value: object = None
+    if img.format == "TIFF":
+        value = img.tag_v2.get(_ORIENTATION)  # type: ignore[attr-defined]
+    else:
+        raw = img.info.get("exif")
+        if isinstance(raw, bytes) and raw:
+            try:
+                exif = Image.Exif()
+                exif.load(raw)
+                value = exif.get(_ORIENTATION)
+            except Exception:
+                value = None
+    if value is None and xmp:
+        value = _xmp_orientation(xmp)
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _heif_raw_xmp(img: Image.Image, reopen: Path | None) -> bytes | None:
+    """A HEIC's XMP as stored: the plugin (pi-heif or pillow-heif) strips every tiff:Orientation from it, nested ones too."""
+    if img.format != "HEIF" or reopen is None:
+        return None
+    name = "pillow_heif" if importlib.util.find_spec("pillow_heif") is not None else "pi_heif"
+    try:
+        heif = importlib.import_module(name).open_heif(reopen)
+        raw = heif[img.tell()].info.get("xmp")
+    except Exception:  # the plugin's copy is still good
+        return None
+    return raw if isinstance(raw, bytes) and raw else None
 
 
 def _orient(a: np.ndarray, orientation: int) -> np.ndarray:
@@ -359,12 +467,14 @@ def _register_optional_plugins() -> None:
         return
     _plugins_registered = True
     if _HAS_HEIF:
+        # pillow-heif (or the decode-only pi-heif) applies the container's rotation/mirror (irot/imir) while
+        # decoding and resets EXIF/XMP orientation to match, so _orientation() then finds 1: upright once.
+        name = "pillow_heif" if importlib.util.find_spec("pillow_heif") is not None else "pi_heif"
         try:
-            import pillow_heif
-
-            pillow_heif.register_heif_opener()
+            module = importlib.import_module(name)
+            module.register_heif_opener()
         except Exception:
-            log.warning("pillow_heif is installed but could not be registered", exc_info=True)
+            log.warning("%s is installed but could not be registered", name, exc_info=True)
     if _HAS_AVIF and importlib.util.find_spec("PIL._avif") is None:
         try:
             import pillow_avif  # noqa: F401  (registers itself on import)

@@ -1,7 +1,8 @@
 """Saving: float RGB in [0, 1] (+ alpha) -> a file, with the source's metadata, atomically, never over an input.
 
-``save_image`` decides what can be kept (16 bits, alpha, colour profile, EXIF size) for the chosen format
-and notes what could not, picks the destination (a " (1)" style name on a clash; never a protected input)
+``save_image`` decides what can be kept (16 bits, alpha, colour profile, EXIF, XMP, IPTC) for the chosen
+format, updates what the upscale changed (pixel size in EXIF and XMP, XMP orientation and history) and notes
+what could not be kept, picks the destination (a " (1)" style name on a clash; never a protected input)
 and writes through ``sinsr_gui.atomic``: either the complete file appears or nothing does. OS errors become
 an ``ImageWriteError`` of one sentence naming the file and saying what to do.
 """
@@ -23,7 +24,13 @@ from .encoders import _check_rgb, _encode, _icc_matches, _samples
 from .errors import ImageWriteError
 from .exif import _exif_with_size
 from .formats import _JPEG_MAX_EXIF, _MAX_SIDE, normalize_format
+from .iptc import _JPEG_MAX_IPTC
 from .read import ImageMeta, LoadedImage
+from .xmp import _JPEG_MAX_XMP, XmpError, _xmp_for_output
+from .xmp import DAMAGED_NOTE as _XMP_DAMAGED
+
+_IPTC_FORMATS = ("JPEG", "TIFF")  # where IPTC-IIM has a standard place
+_FORMAT_NAMES = {"WEBP": "WebP"}
 
 
 def save_image(
@@ -41,8 +48,9 @@ def save_image(
 ) -> Path:
     """Write float (H, W, 3) RGB in [0, 1] (+ optional (H, W) alpha) to ``dest``; return the path written.
 
-    Metadata (ICC, EXIF without Orientation and with the new pixel size, DPI) comes from ``like``, and a
-    grey source is written grey. ``bit_depth`` 16 is honoured for PNG and TIFF. JPEG has no alpha, so it is
+    Metadata comes from ``like``: ICC, EXIF without Orientation and with the new pixel size, XMP with the new
+    size, orientation 1 and one more history event, IPTC unchanged (JPEG and TIFF only), DPI; a grey source is
+    written grey. ``bit_depth`` 16 is honoured for PNG and TIFF. JPEG has no alpha, so it is
     flattened onto white. Files in ``protected`` (the inputs) are never written, even with ``overwrite``;
     an existing ``dest`` gets a " (1)" style name unless ``overwrite``. The file appears atomically (temp
     file in the same folder, fsync, rename), and on failure nothing is left behind. Things the user should
@@ -64,12 +72,12 @@ def save_image(
     limit = _MAX_SIDE.get(fmt)
     if limit is not None and max(width, height) > limit:
         raise ImageWriteError(
-            f'Cannot save "{dest.name}": {fmt} images can be at most {limit} pixels on a side and this one '
+            f'Cannot save "{dest.name}": {_FORMAT_NAMES.get(fmt, fmt)} images can be at most {limit} pixels on a side and this one '
             f"is {width} x {height}; choose PNG or TIFF instead.",
             path=dest,
         )
     if bit_depth == 16 and fmt not in ("PNG", "TIFF"):
-        _note(notes, f"{fmt} stores 8 bits per channel; the 16-bit result was saved as 8-bit")
+        _note(notes, f"{_FORMAT_NAMES.get(fmt, fmt)} stores 8 bits per channel; the 16-bit result was saved as 8-bit")
         bit_depth = 8
     if fmt == "JPEG" and alpha is not None:
         a = np.clip(np.asarray(alpha, dtype=np.float32), 0, 1)[..., None]
@@ -94,9 +102,11 @@ def save_image(
         _note(notes, "the EXIF data is too large for JPEG and was not kept")
         exif = None
     dpi = like.dpi if like is not None else None
+    xmp = _output_xmp(like, fmt, width, height, notes)
+    iptc = _output_iptc(like, fmt, notes, xmp_kept=xmp is not None)
 
     def encode(fh: BinaryIO) -> None:
-        _encode(fh, data, fmt=fmt, quality=quality, icc=icc, exif=exif, dpi=dpi)
+        _encode(fh, data, fmt=fmt, quality=quality, icc=icc, exif=exif, dpi=dpi, xmp=xmp, iptc=iptc)
 
     _write_atomically(target, encode)
     return target
@@ -105,6 +115,45 @@ def save_image(
 def _note(notes: list[str], text: str) -> None:
     if text not in notes:
         notes.append(text)
+
+
+def _output_xmp(like: LoadedImage | ImageMeta | None, fmt: str, width: int, height: int,
+                notes: list[str]) -> bytes | None:
+    """The source's XMP updated for the output (every output format has a place for XMP), or None."""
+    source = getattr(like, "xmp", None)
+    if not source:
+        return None
+    try:
+        xmp = _xmp_for_output(source, width, height)
+    except XmpError:  # read_image checked it, so this is a packet made elsewhere (or our bug): do not guess
+        _note(notes, _XMP_DAMAGED)
+        return None
+    if fmt == "JPEG" and len(xmp) > _JPEG_MAX_XMP:  # Extended XMP (several APP1 segments) is not written
+        _note(notes, "the XMP metadata is too large for JPEG and was not kept")
+        return None
+    return xmp
+
+
+def _output_iptc(like: LoadedImage | ImageMeta | None, fmt: str, notes: list[str], *,
+                 xmp_kept: bool) -> bytes | None:
+    """The source's IPTC-IIM for JPEG/TIFF output; elsewhere None, with a note when nothing else keeps it.
+
+    Photo tools that write IPTC (Lightroom, Photoshop, exiftool, digiKam) write the same fields to XMP as
+    well, so when the XMP was kept the caption, credit and copyright are still in the file: no note then.
+    """
+    iptc = getattr(like, "iptc", None)
+    if not iptc:
+        return None
+    if fmt not in _IPTC_FORMATS:
+        if not xmp_kept:
+            name = _FORMAT_NAMES.get(fmt, fmt)
+            _note(notes, f"{name} files have no place for IPTC metadata (caption, credit, copyright); "
+                         "it was not kept, save as JPEG or TIFF to keep it")
+        return None
+    if fmt == "JPEG" and len(iptc) > _JPEG_MAX_IPTC:
+        _note(notes, "the IPTC metadata is too large for JPEG and was not kept")
+        return None
+    return iptc
 
 
 # ----------------------------------------------------------------------------- destinations, atomicity
@@ -148,10 +197,14 @@ def unique_path(path: str | os.PathLike[str]) -> Path:
 
 
 def _write_atomically(dest: Path, write: Callable[[BinaryIO], None]) -> None:
-    """``atomic.atomic_write`` (temp file beside ``dest``, fsync, rename; no leftovers on error), with its
-    failures said as an ``ImageWriteError`` naming the file and what to do."""
+    """``atomic.atomic_path`` (temp file beside ``dest``, fsync, rename; no leftovers on error), with its
+    failures said as an ``ImageWriteError`` naming the file and what to do.
+
+    The temp file is opened for reading too: the TIFF writer reads back the directory it wrote (EXIF)."""
     try:
-        atomic.atomic_write(dest, write)
+        with atomic.atomic_path(dest) as tmp, open(tmp, "w+b") as fh:
+            write(fh)
+            fh.flush()
     except OSError as exc:
         raise ImageWriteError(_write_message(dest, exc), path=dest) from exc
     except MemoryError as exc:
