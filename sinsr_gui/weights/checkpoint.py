@@ -18,6 +18,10 @@ from sinsr_gui.errors import Remedy, UserError
 
 # Prefixes added by wrappers around a model: DistributedDataParallel and torch.compile.
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+# Dicts that training code wraps around a state dict, unwrapped in this order (the first present wins): the
+# common ``state_dict``, then the ones spandrel also unwraps. BasicSR/Real-ESRGAN save ``params_ema`` (the EMA
+# weights, which their own inference uses) and ``params``.
+WRAPPER_KEYS = ("state_dict", "params_ema", "params-ema", "params", "model_state_dict", "model", "net")
 SAFETENSORS_SUFFIX = ".safetensors"
 _MAX_KEYS_IN_MESSAGE = 5
 
@@ -48,12 +52,23 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path.name} is not a valid safetensors file ({exc}).") from exc
 
 
+def _first_byte(path: Path) -> bytes:
+    """Every pickle torch writes (the zip format's data.pkl, or the legacy format) starts with PROTO, 0x80."""
+    with path.open("rb") as fh:
+        return fh.read(1)
+
+
 def _read_torch(path: Path) -> object:
     is_zip = zipfile.is_zipfile(path)
     try:
         # mmap avoids a second copy of a 500 MB file in memory; it needs the zip format.
         return torch.load(path, map_location="cpu", weights_only=True, mmap=is_zip)
     except pickle.UnpicklingError as exc:
+        if not is_zip and _first_byte(path) != b"\x80":  # not a pickle at all: an image, a text file...
+            raise CheckpointError(
+                f"{path.name} is not a readable PyTorch checkpoint (it may be truncated, corrupt or another kind "
+                "of file)."
+            ) from exc
         raise CheckpointError(
             f"{path.name} was refused: it contains Python code or objects that are not plain tensors, "
             "so it was not loaded for your safety. Use the official .pth file or a .safetensors file."
@@ -80,11 +95,27 @@ def strip_wrapper_prefixes(state: Mapping[str, torch.Tensor]) -> dict[str, torch
     return out
 
 
+def unwrap_state_dict(raw: object) -> object:
+    """The state dict inside ``raw``: the first of :data:`WRAPPER_KEYS` that holds a dict, or the only value of a
+    one-entry dict that is itself a dict; ``raw`` unchanged otherwise."""
+    if not isinstance(raw, Mapping):
+        return raw
+    for key in WRAPPER_KEYS:
+        if isinstance(raw.get(key), Mapping):
+            return raw[key]
+    if len(raw) == 1:
+        only = next(iter(raw.values()))
+        if isinstance(only, Mapping):
+            return only
+    return raw
+
+
 def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """Read a checkpoint file into a flat ``{key: tensor}`` dict on the CPU, without running any code.
 
-    Accepts a plain state dict, a ``{'state_dict': ...}`` wrapper, ``module.``/``_orig_mod.`` prefixes,
-    and ``.safetensors`` files. Raises :class:`CheckpointError` with a readable message otherwise.
+    Accepts a plain state dict, a wrapper such as ``{'state_dict': ...}`` or Real-ESRGAN's ``{'params_ema': ...}``
+    (:data:`WRAPPER_KEYS`), ``module.``/``_orig_mod.`` prefixes, and ``.safetensors`` files. Raises
+    :class:`CheckpointError` with a readable message otherwise.
     """
     path = Path(path)
     if not path.is_file():
@@ -92,8 +123,7 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path.name} is empty (0 bytes).", Remedy("choose_other_file"))
     raw = _read_safetensors(path) if _is_safetensors(path) else _read_torch(path)
-    if isinstance(raw, Mapping) and "state_dict" in raw and isinstance(raw["state_dict"], Mapping):
-        raw = raw["state_dict"]
+    raw = unwrap_state_dict(raw)
     if not isinstance(raw, Mapping) or not raw:
         raise CheckpointError(f"{path.name} does not contain model weights (no tensors found).")
     non_tensors = [k for k, v in raw.items() if not isinstance(v, torch.Tensor)]

@@ -231,6 +231,9 @@ def download(
     URLs are tried in order (``$SINSR_GUI_MIRROR`` first); a 404, connection error, stall longer than
     ``timeout`` seconds or dropped connection moves on to the next. ``cancel`` is checked between chunks.
 
+    A community download (``spec.role == "community"``, e.g. Real-ESRGAN) is then installed as the community model
+    of the same name (:func:`sinsr_gui.weights.community.install_download`); it needs spandrel, checked first.
+
     Raises :class:`~sinsr_gui.weights.consent.ConsentRequired`, :class:`DownloadCancelled` (``.part`` kept),
     :class:`DownloadError` (``.part`` kept for resuming) or
     :class:`~sinsr_gui.weights.store.VerificationError` (the ``.part`` is deleted; nothing else is touched).
@@ -238,6 +241,10 @@ def download(
     spec = store.registry.get(name)
     if not force and store.status_of(name).state == "installed":
         return store.resolve(name, full_hash=False)
+    if spec.role == "community":  # installed through spandrel: without it, do not download at all
+        from sinsr_gui.weights.spandrel_support import import_spandrel
+
+        import_spandrel()
     ensure_consent(spec, accept_license, prompt, book=consent)
 
     part, meta = store.part_path(name), store.part_meta_path(name)
@@ -284,6 +291,18 @@ def download(
                 f"{exc} It was discarded and nothing was installed. Try again later, or set {MIRROR_ENV} "
                 f"to a mirror that has the right {spec.filename}."
             ) from exc
+        if spec.role == "community":
+            # Installed as the community model of the same name (converted; the .part goes): weights.community.
+            from .community import install_download
+
+            try:
+                final = install_download(part, spec, store, source=source, source_sha256=digest)
+            except VerificationError as exc:
+                part.unlink(missing_ok=True)
+                meta.unlink(missing_ok=True)
+                raise VerificationError(f"{exc} It was discarded and nothing was installed.") from exc
+            meta.unlink(missing_ok=True)
+            return final
         final = install_file(part, store.download_path(name))
         meta.unlink(missing_ok=True)
         store.record(name, final, digest, source=source)

@@ -1,6 +1,8 @@
 """Using checkpoint files the user already has: recognise them, verify them, copy them into the store.
 
-The source file is only ever read: never modified, moved or deleted.
+The source file is only ever read: never modified, moved or deleted. :func:`import_file` handles SinSR's files
+(the denoiser, the teacher, the autoencoder); :func:`import_weights` is the one entry point for any file: SinSR's
+by their manifests, anything else as a community model through spandrel (:mod:`.community`).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -16,6 +19,11 @@ from ..atomic import atomic_path
 from .checkpoint import CheckpointError, read_state_dict, shapes_of
 from .registry import DEFAULT_REGISTRY, Registry, Shapes, WeightSpec
 from .store import VerificationError, WeightsMissingError, WeightStore, check_shapes, verify_file
+
+if TYPE_CHECKING:
+    from .community import CommunityInfo, Confirm
+
+SINSR_ROLES = ("denoiser", "autoencoder")  # the entries import_file installs; "community" ones go through spandrel
 
 
 @dataclass(frozen=True)
@@ -44,7 +52,7 @@ def identify_shapes(
     broken by ``expected`` (the entry the caller asked for), then by the file name (``name_hints``), then by
     registry order (``sinsr_v1`` first). The reason says which rule decided.
     """
-    matches = tuple(registry.matching(shapes))
+    matches = tuple(registry.matching(shapes, roles=SINSR_ROLES))
     if not matches:
         return None
     if len(matches) == 1:
@@ -120,12 +128,15 @@ def import_file(
     shapes = shapes_of(state)
     if name is not None:
         spec = registry.get(name)
+        if spec.role not in SINSR_ROLES:
+            raise VerificationError(f"The {spec.display_name} is a community model: import it with import_weights "
+                                    "(it is recognised by spandrel and stored with its facts).")
         check_shapes(shapes, spec, registry, label=src.name)
         note = f"checked as {spec.name}"
     else:
         found = identify_shapes(shapes, registry=registry, filename=src.name)
         if found is None:
-            known = ", ".join(f"{s.name} ({s.display_name})" for s in registry.specs())
+            known = ", ".join(f"{s.name} ({s.display_name})" for s in registry.specs() if s.role in SINSR_ROLES)
             raise VerificationError(
                 f"{src.name} does not match any known weights ({known}): its keys or shapes differ. "
                 "Is it a SinSR, ResShift or VQ-f4 checkpoint?"
@@ -155,3 +166,45 @@ def import_file(
         digest = verify_file(tmp, spec, registry, label=dest.name, check_published=False)
     store.record(spec.name, dest, digest, source=str(src))
     return ImportResult(spec.name, dest, digest, note)
+
+
+def import_weights(
+    path: str | os.PathLike[str],
+    store: WeightStore,
+    *,
+    name: str | None = None,
+    convert_to_safetensors: bool = True,
+    confirm: Confirm | None = None,
+    accept: bool = False,
+    replace: bool = False,
+) -> ImportResult | CommunityInfo:
+    """Import any weights file: SinSR's own files as :func:`import_file` does (an :class:`ImportResult`), anything
+    else as a community model (:func:`~sinsr_gui.weights.community.import_community`: recognised by spandrel,
+    confirmed by the user through ``confirm``/``accept``; a ``CommunityInfo``).
+
+    ``name``: a registry entry (checked as that file) or the name to store a community model under. Raises what
+    those two raise; a file that is neither says so in one sentence.
+    """
+    from . import community
+
+    src = Path(path).expanduser().resolve()
+    registry = store.registry
+    if name is not None and name in registry and registry.get(name).role in SINSR_ROLES:
+        return import_file(src, store, name=name, convert_to_safetensors=convert_to_safetensors)
+    if not src.is_file():
+        raise WeightsMissingError(f"{src} does not exist or is not a file.")
+    try:
+        state = read_state_dict(src)
+    except CheckpointError as exc:
+        raise VerificationError(str(exc), exc.remedy) from exc
+    if name is None and identify_shapes(shapes_of(state), registry=registry, filename=src.name) is not None:
+        del state
+        return import_file(src, store, convert_to_safetensors=convert_to_safetensors)
+    from sinsr_gui.weights.spandrel_support import SpandrelMissing
+
+    try:
+        candidate = community.inspect_state_dict(state, src, name=name, registry=registry)
+    except SpandrelMissing as exc:
+        raise community.CommunityModelError(f"{src.name} is not one of SinSR's files; {exc}") from exc
+    del state
+    return community.confirm_and_install(candidate, store, confirm=confirm, accept=accept, replace=replace)

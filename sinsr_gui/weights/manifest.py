@@ -8,9 +8,12 @@ from pathlib import Path
 
 MANIFEST_DIR = Path(__file__).resolve().parent / "manifests"
 
-# Names of the bundled manifests (files ``manifests/manifest_<name>.json``, copied from the reference data).
+# Names of the bundled manifests (files ``manifests/manifest_<name>.json``; SinSR's copied from the reference data).
 UNET_FULL = "unet_full"
 AUTOENCODER_FULL = "autoencoder_full"
+# Community downloads (generated from spandrel's architectures: scripts/make_community_manifests.py).
+REALESRGAN_X4PLUS = "realesrgan_x4plus"
+REALESR_GENERAL_X4V3 = "realesr_general_x4v3"
 
 
 def read_manifest_file(path: Path) -> dict[str, tuple[int, ...]]:

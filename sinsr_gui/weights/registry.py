@@ -12,12 +12,19 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .manifest import AUTOENCODER_FULL, UNET_FULL, bundled_manifest
+from .manifest import AUTOENCODER_FULL, REALESR_GENERAL_X4V3, REALESRGAN_X4PLUS, UNET_FULL, bundled_manifest
 
-Role = Literal["denoiser", "autoencoder"]
+# "community": a super-resolution model run through spandrel; once downloaded it is installed as a community model
+# (sinsr_gui.weights.community), not as a file of SinSR.
+Role = Literal["denoiser", "autoencoder", "community"]
 Shapes = Mapping[str, tuple[int, ...]]
 
 MIRROR_ENV = "SINSR_GUI_MIRROR"  # a base URL; the entry's file name is appended and tried first
+
+
+# Community models (imported or downloaded files that spandrel recognises) are keyed "community:NAME" in the
+# store's index, and chosen under the same name.
+COMMUNITY_PREFIX = "community:"
 
 
 class UnknownWeightsError(KeyError):
@@ -114,10 +121,12 @@ class Registry:
     def specs(self) -> list[WeightSpec]:
         return list(self._specs.values())
 
-    def matching(self, shapes: Shapes) -> list[WeightSpec]:
-        """Every entry whose expected keys and shapes equal ``shapes`` exactly, in registry order."""
+    def matching(self, shapes: Shapes, roles: tuple[str, ...] | None = None) -> list[WeightSpec]:
+        """Every entry (of one of ``roles``, default all) whose expected keys and shapes equal ``shapes``
+        exactly, in registry order."""
         wanted = {k: tuple(v) for k, v in shapes.items()}
-        return [spec for spec in self._specs.values() if spec.shapes() == wanted]
+        return [spec for spec in self._specs.values()
+                if (roles is None or spec.role in roles) and spec.shapes() == wanted]
 
 
 _SLAB_URL = "https://github.com/zsyOAOA/ResShift/blob/master/LICENSE"
@@ -174,3 +183,49 @@ DEFAULT_REGISTRY = Registry([SINSR_V1, VQ_F4, RESSHIFT_X4_S15])
 
 # The registry entries SinSR needs: its denoiser and the VQ-f4 autoencoder (the one place this pair is named).
 SINSR_WEIGHTS = (SINSR_V1.name, VQ_F4.name)
+# ... and what its 15-step teacher needs (the same autoencoder).
+RESSHIFT_WEIGHTS = (RESSHIFT_X4_S15.name, VQ_F4.name)
+
+# ------------------------------------------------------------------------------------------ community downloads
+# Permissively licensed community models from their official release pages. Downloaded like SinSR's files, then
+# installed as community models (run through spandrel). Their size and SHA-256 are not known here (the files
+# cannot be fetched from this build machine): the first verified install records the hash, and the layout is
+# checked against a manifest generated from spandrel's own architecture (scripts/make_community_manifests.py).
+_REALESRGAN_LICENCE = dict(
+    license_name="BSD-3-Clause",
+    license_url="https://github.com/xinntao/Real-ESRGAN/blob/master/LICENSE",
+    license_summary="Permissive: use, modify and redistribute (also commercially), keeping the copyright notice.",
+)
+
+REALESRGAN_X4PLUS_SPEC = WeightSpec(
+    name="realesrgan_x4plus",
+    role="community",
+    display_name="Real-ESRGAN x4plus",
+    description="Real-ESRGAN's general x4 model for real photos (ESRGAN/RRDBNet, 23 blocks, ~16.7 M parameters).",
+    urls=("https://github.com/xinntao/Real-ESRGAN/releases/download/v0.1.0/RealESRGAN_x4plus.pth",),
+    filename="RealESRGAN_x4plus.pth",
+    size=None,
+    sha256=None,
+    manifest=REALESRGAN_X4PLUS,
+    name_hints=("x4plus",),
+    **_REALESRGAN_LICENCE,
+)
+
+REALESR_GENERAL_X4V3_SPEC = WeightSpec(
+    name="realesr_general_x4v3",
+    role="community",
+    display_name="Real-ESRGAN general x4v3",
+    description="Real-ESRGAN's small, fast x4 model for general scenes (SRVGG compact, 32 convs, ~1.2 M parameters).",
+    urls=("https://github.com/xinntao/Real-ESRGAN/releases/download/v0.2.5.0/realesr-general-x4v3.pth",),
+    filename="realesr-general-x4v3.pth",
+    size=None,
+    sha256=None,
+    manifest=REALESR_GENERAL_X4V3,
+    name_hints=("general",),
+    **_REALESRGAN_LICENCE,
+)
+
+COMMUNITY_REGISTRY = Registry([REALESRGAN_X4PLUS_SPEC, REALESR_GENERAL_X4V3_SPEC])
+# Everything the weights manager offers (the command line's and the app's default): SinSR's files first, then the
+# community downloads. DEFAULT_REGISTRY stays "what SinSR and its teacher need".
+APP_REGISTRY = Registry([*DEFAULT_REGISTRY.specs(), *COMMUNITY_REGISTRY.specs()])

@@ -6,6 +6,7 @@ Layout of ``root`` (by default ``paths.data_dir()/"weights"``)::
     SinSR_v1.pth              a downloaded file, under its official name
     SinSR_v1.pth.part         an interrupted download (resumed by the next download)
     vq_f4.safetensors         an imported file, converted to safetensors
+    community/NAME.safetensors a community model (sinsr_gui.weights.community), indexed as "community:NAME"
 
 A file chosen with :meth:`WeightStore.use_in_place` stays where the user keeps it; only its path and hash are
 recorded. Nothing is trusted without a recorded hash: a file gets one only after :func:`verify_file` has
@@ -36,9 +37,10 @@ from .. import paths
 from ..atomic import atomic_write_text
 from ..errors import Remedy, UserError
 from .checkpoint import CheckpointError, mismatch_details, read_state_dict, shapes_of, state_dict_mismatch
-from .registry import DEFAULT_REGISTRY, Registry, Shapes, WeightSpec
+from .registry import COMMUNITY_PREFIX, DEFAULT_REGISTRY, Registry, Shapes, WeightSpec
 
 INDEX_NAME = "installed.json"
+COMMUNITY_FOLDER = "community"  # community models' files, inside the store
 PART_SUFFIX = ".part"
 PART_META_SUFFIX = ".part.json"  # validators (ETag, Last-Modified) of the server copy a .part came from
 _INDEX_VERSION = 1
@@ -211,9 +213,18 @@ class WeightStore:
         return self.root / (self.registry.get(name).filename + PART_META_SUFFIX)
 
     def import_path(self, name: str) -> Path:
-        """Where an imported (converted) copy of ``name`` goes."""
-        self.registry.get(name)
+        """Where an imported (converted) copy of ``name`` goes (a community download: its community file)."""
+        if self.registry.get(name).role == "community":
+            return self.community_path(name)
         return self.root / f"{name}.safetensors"
+
+    def community_path(self, name: str) -> Path:
+        """The file of the community model ``name`` (registry downloads and imported files alike)."""
+        return self.root / COMMUNITY_FOLDER / f"{name}.safetensors"
+
+    def _index_key(self, name: str) -> str:
+        """The index key of registry entry ``name``: a community download is recorded as its community model."""
+        return COMMUNITY_PREFIX + name if self.registry.get(name).role == "community" else name
 
     # -------------------------------------------------------------------------------------------- the index
     def _read_index(self) -> dict[str, dict[str, Any]]:
@@ -242,13 +253,25 @@ class WeightStore:
         file = Path(entry["file"])
         return file if file.is_absolute() else self.root / file
 
-    def record(self, name: str, path: Path, sha256: str, *, source: str, in_place: bool = False) -> None:
+    def record(self, name: str, path: Path, sha256: str, *, source: str, in_place: bool = False,
+               extra: dict[str, Any] | None = None) -> None:
         """Remember a verified file. Called by download, import and :meth:`use_in_place` only after
-        :func:`verify_file` passed. A previous store-owned file for ``name`` at another path is deleted."""
+        :func:`verify_file` passed. A previous store-owned file for ``name`` at another path is deleted.
+        ``extra`` is stored with the entry (a community model's facts)."""
         spec = self.registry.get(name)
+        self.record_entry(self._index_key(name), path, sha256, source=source, in_place=in_place,
+                          filename=spec.filename, extra=extra)
+
+    def record_community(self, name: str, path: Path, sha256: str, *, source: str, extra: dict[str, Any]) -> None:
+        """Remember a verified community model (``community:NAME``); see :mod:`sinsr_gui.weights.community`."""
+        self.record_entry(COMMUNITY_PREFIX + name, path, sha256, source=source, filename=Path(path).name,
+                          extra=extra)
+
+    def record_entry(self, key: str, path: Path, sha256: str, *, source: str, filename: str,
+                     in_place: bool = False, extra: dict[str, Any] | None = None) -> None:
         path = Path(path)
         st = path.stat()
-        file = str(path.resolve()) if in_place else str(path.relative_to(self.root))
+        file = str(path.resolve()) if in_place else path.relative_to(self.root).as_posix()
         entry = {
             "file": file,
             "sha256": sha256,
@@ -257,15 +280,16 @@ class WeightStore:
             "in_place": in_place,
             "source": source,
             "installed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "filename": spec.filename,
+            "filename": filename,
+            **(extra or {}),
         }
         replaced: list[Path] = []
 
         def change(entries: dict[str, dict[str, Any]]) -> None:
-            old = entries.get(name)
+            old = entries.get(key)
             if old is not None and not old.get("in_place") and self._entry_path(old) != path:
                 replaced.append(self._entry_path(old))
-            entries[name] = entry
+            entries[key] = entry
 
         self._update_index(change)
         for old_path in replaced:
@@ -274,9 +298,12 @@ class WeightStore:
             _session_verified.add((str(path), st.st_size, st.st_mtime_ns, sha256))
 
     # ------------------------------------------------------------------------------------------- checking
-    def _check(self, spec: WeightSpec, entry: dict[str, Any], *, hash_when: _HashWhen) -> WeightStatus:
+    def _check(self, spec: WeightSpec, entry: dict[str, Any], *, hash_when: _HashWhen,
+               key: str | None = None) -> WeightStatus:
         """Check an indexed file. ``hash_when``: ``always``; ``changed`` (only if its mtime moved since the
-        record, so someone wrote to it); ``unverified`` (only if not yet hashed in this process)."""
+        record, so someone wrote to it); ``unverified`` (only if not yet hashed in this process). ``key``: its
+        index key (default: the entry's name)."""
+        key = key or self._index_key(spec.name)
         path = self._entry_path(entry)
         where = "the file you chose" if entry.get("in_place") else "the installed file"
         if not path.is_file():
@@ -323,8 +350,8 @@ class WeightStore:
             if changed:
 
                 def touch(entries: dict[str, dict[str, Any]]) -> None:
-                    if spec.name in entries:
-                        entries[spec.name]["mtime_ns"] = st.st_mtime_ns
+                    if key in entries:
+                        entries[key]["mtime_ns"] = st.st_mtime_ns
 
                 self._update_index(touch)
         return WeightStatus(
@@ -332,7 +359,10 @@ class WeightStore:
         )
 
     def _unindexed_candidates(self, name: str) -> list[Path]:
-        """Files in the store under one of our names that the index does not know (e.g. copied in by hand)."""
+        """Files in the store under one of our names that the index does not know (e.g. copied in by hand).
+        None for a community download: its facts come from spandrel at install time, so it is installed again."""
+        if self.registry.get(name).role == "community":
+            return []
         return [p for p in (self.download_path(name), self.import_path(name)) if p.is_file()]
 
     def _status_without_entry(self, spec: WeightSpec) -> WeightStatus:
@@ -363,7 +393,7 @@ class WeightStore:
     def status_of(self, name: str) -> WeightStatus:
         """The state of one entry (cheap check; full hash only for files whose mtime changed)."""
         spec = self.registry.get(name)
-        entry = self._read_index().get(name)
+        entry = self._read_index().get(self._index_key(name))
         return self._check(spec, entry, hash_when="changed") if entry else self._status_without_entry(spec)
 
     def status(self) -> list[WeightStatus]:
@@ -380,7 +410,7 @@ class WeightStore:
         results = []
         for n in names:
             spec = self.registry.get(n)
-            entry = self._read_index().get(n)
+            entry = self._read_index().get(self._index_key(n))
             if entry:
                 results.append(self._check(spec, entry, hash_when="always"))
                 continue
@@ -415,7 +445,7 @@ class WeightStore:
         :class:`WeightsCorruptError`.
         """
         spec = self.registry.get(name)
-        entry = self._read_index().get(name)
+        entry = self._read_index().get(self._index_key(name))
         if not entry:
             raise WeightsMissingError(f"The {spec.display_name} ({name}) is not installed.", get_remedy(spec))
         if full_hash is False:
@@ -453,10 +483,18 @@ class WeightStore:
 
         A file used in place belongs to the user: it is forgotten, never deleted. Returns the deleted paths.
         """
-        self.registry.get(name)
+        deleted = self.remove_entry(self._index_key(name))
+        for ours in (self.part_path(name), self.part_meta_path(name)):
+            if ours.is_file():
+                ours.unlink()
+                deleted.append(ours)
+        return deleted
+
+    def remove_entry(self, key: str) -> list[Path]:
+        """Forget the index entry ``key`` and delete its file unless it is used in place; returns what was deleted."""
         deleted: list[Path] = []
         with self._lock:
-            entry = self._read_index().get(name)
+            entry = self._read_index().get(key)
             if entry is not None:
                 if not entry.get("in_place"):
                     path = self._entry_path(entry)
@@ -465,20 +503,26 @@ class WeightStore:
                         deleted.append(path)
 
                 def forget(entries: dict[str, dict[str, Any]]) -> None:
-                    entries.pop(name, None)
+                    entries.pop(key, None)
 
                 self._update_index(forget)
-        for ours in (self.part_path(name), self.part_meta_path(name)):
-            if ours.is_file():
-                ours.unlink()
-                deleted.append(ours)
         return deleted
 
     def is_recorded(self, name: str) -> bool:
         """Whether the index has an entry for ``name`` (whatever state its file is in)."""
-        return name in self._read_index()
+        return self._index_key(name) in self._read_index()
 
     def record_info(self, name: str) -> dict[str, Any] | None:
         """A copy of the index entry for ``name`` (``sha256``, ``size``, ``file``, ``source``...) or None."""
-        entry = self._read_index().get(name)
+        entry = self._read_index().get(self._index_key(name))
         return dict(entry) if entry else None
+
+    # ----------------------------------------------------------------------------------- community models
+    def community_entries(self) -> dict[str, dict[str, Any]]:
+        """Every recorded community model: ``{name: copy of its index entry}``, in the order installed."""
+        return {key[len(COMMUNITY_PREFIX):]: dict(entry) for key, entry in self._read_index().items()
+                if key.startswith(COMMUNITY_PREFIX)}
+
+    def check_community(self, spec: WeightSpec, entry: dict[str, Any], *, hash_when: _HashWhen) -> WeightStatus:
+        """The state of a community model's file (``spec`` describes it in messages); see :meth:`_check`."""
+        return self._check(spec, entry, hash_when=hash_when, key=COMMUNITY_PREFIX + spec.name)
