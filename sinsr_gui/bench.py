@@ -1,4 +1,4 @@
-"""Benchmark of the single SinSR step: ``python -m sinsr_gui.bench [--tiles 64 128] [--json out.json]``.
+"""Benchmark of the single SinSR step: ``python -m sinsr_gui.bench [--tiles 64 128] [--teacher] [--json out.json]``.
 
 Builds the full-size SinSR v1 architecture with untrained weights (the speed does not depend on the weight
 values) and, for each precision/layout variant available on the device, times warm runs of each stage and of
@@ -280,6 +280,29 @@ def bench_photo(config: SinSRConfig, device: torch.device, dtype: str, tile: int
             "output_megapixels_per_s": 16 * h * w / 1e6 / seconds}
 
 
+def bench_teacher(config: SinSRConfig, device: torch.device, tile: int, runs: int, dtype: str = "auto") -> dict:
+    """Seconds per LR tile of the 15-step ResShift teacher (both samplers) next to SinSR's single step, with the
+    same seeded modules, input and precision, in the same run (the ratio is what the user waits extra)."""
+    from sinsr_gui.engine.resshift import ResShiftPipeline
+
+    inputs = make_inputs(tile, device)
+    img = (inputs.lq * 0.5 + 0.5).cpu()
+    row: dict = {"tile": tile, "dtype": dtype}
+    sinsr = SinSRPipeline(config, *_modules(config), device=device, dtype=dtype)
+    noise = sinsr.noise_field(1, tile, tile, torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        row["sinsr_s"] = summarise(time_runs(lambda: sinsr.run_tiles(img, noise), device, runs))
+    teacher = ResShiftPipeline(config, *_modules(config), device=device, dtype=dtype)
+    for sampler in ("stochastic", "deterministic"):
+        teacher.sampler = sampler
+        field_ = teacher.noise_field(1, tile, tile, torch.Generator().manual_seed(0))
+        with torch.inference_mode():
+            row[f"resshift_{sampler}_s"] = summarise(time_runs(lambda f=field_: teacher.run_tiles(img, f), device,
+                                                               max(1, runs - 1)))
+        row[f"{sampler}_over_sinsr"] = row[f"resshift_{sampler}_s"]["median_s"] / row["sinsr_s"]["median_s"]
+    return row
+
+
 def memory_table(config: SinSRConfig, device: torch.device, tiles: list[int], variants: list[Variant]) -> list[dict]:
     """Peak memory of one whole-tile run per (variant, tile): what docs/memory.md tabulates."""
     rows = []
@@ -327,6 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compile", action="store_true", help="add torch.compile variants (GPU; compile time reported)")
     p.add_argument("--json", type=Path, default=Path("bench_results.json"))
     p.add_argument("--config", type=Path, default=None, help="model config JSON (default: the full SinSR v1)")
+    p.add_argument("--teacher", action="store_true",
+                   help="also time the 15-step ResShift teacher per tile next to SinSR (auto precision)")
     p.add_argument("--memory-only", action="store_true",
                    help="only the peak memory of one run per tile size and variant (docs/memory.md)")
     args = p.parse_args(argv)
@@ -365,12 +390,18 @@ def main(argv: list[str] | None = None) -> int:
     if photo:
         print(f"photo {photo['lr_size'][0]}x{photo['lr_size'][1]} LR -> x4: {photo['seconds']:.2f} s "
               f"({photo['output_megapixels_per_s']:.3f} output MP/s, tile {photo['tile']}, {photo['precision']})")
+    teacher = [bench_teacher(config, device, tile, args.runs) for tile in tiles] if args.teacher else None
+    for row in teacher or []:
+        print(f"teacher tile {row['tile']} ({row['dtype']}): SinSR {row['sinsr_s']['median_s']:.2f} s, ResShift "
+              f"stochastic {row['resshift_stochastic_s']['median_s']:.2f} s ({row['stochastic_over_sinsr']:.1f}x), "
+              f"deterministic {row['resshift_deterministic_s']['median_s']:.2f} s "
+              f"({row['deterministic_over_sinsr']:.1f}x)")
     payload = {
         "device": device_label(device), "torch": torch.__version__, "python": platform.python_version(),
         "threads": torch.get_num_threads(), "command": " ".join(["python -m sinsr_gui.bench", *(argv or sys.argv[1:])]),
         "official_cpu_seconds_lr128_fp32": OFFICIAL_CPU_SECONDS_128,
         "matmul_peak_flops_per_s": peaks, "results": [r.__dict__ for r in results], "speedup_vs_fp32": speedups,
-        "photo": photo,
+        "photo": photo, "teacher": teacher,
     }
     args.json.write_text(json.dumps(payload, indent=1, default=str))
     print(f"wrote {args.json}")

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
+from sinsr_gui.diffusion.latent import decode_latent, encode_lr, predict_x0
 from sinsr_gui.diffusion.schedule import ShiftSchedule
 from sinsr_gui.nn.unet import SwinUNet
 from sinsr_gui.nn.vqgan import VQAutoencoder
@@ -36,32 +36,24 @@ def sinsr_single_step(
     Returns:
         (N, 3, 4h, 4w) float32, roughly [-1, 1], not clamped.
     """
-    record = stages if stages is not None else {}
-    # Each stage runs in the dtype its weights have (see SinSRPipeline's precision policy).
-    encoder_dtype = autoencoder.quant_conv.weight.dtype
-    decoder_dtype = autoencoder.post_quant_conv.weight.dtype
     t = schedule.steps - 1
 
-    # 1. Bicubic x4 in float32 (the official code upsamples before any cast), then encode. No quantisation.
-    bicubic_up = F.interpolate(lq, scale_factor=4, mode="bicubic")
-    z_y = autoencoder.encode(bicubic_up.to(encoder_dtype)).float() * scale_factor
+    # 1. Bicubic x4, then encode the LR into the latent (no quantisation).
+    bicubic_up, z_y = encode_lr(lq, autoencoder, scale_factor)
 
-    # 2. The prior sample at the last step, scaled to unit variance for the network.
+    # 2. The prior sample at the last step: the LR latent plus noise.
     x_T = z_y + schedule.prior_noise_scale(t).to(lq.device) * noise
-    x_in = x_T / schedule.input_scale(t).to(lq.device)
 
-    # 3. One denoiser call predicts the clean latent x0 directly (predict_type "xstart", no clamp).
-    timesteps = torch.full((lq.shape[0],), t, dtype=torch.long, device=lq.device)
-    pred_x0 = unet(x_in, timesteps, lq).float()
+    # 3. One denoiser call predicts the clean latent x0 directly (on the input scaled to unit variance).
+    x_in, timesteps, pred_x0 = predict_x0(x_T, t, lq, unet=unet, schedule=schedule)
 
     # 4. Decode: nearest-codebook quantisation (exact float32, from the float32 prediction), then the decoder.
-    quantized, indices = autoencoder.quantize(pred_x0 / scale_factor)
-    decoded = autoencoder.decode_quantized(quantized.to(decoder_dtype)).float()
+    decoded, quantized, indices = decode_latent(pred_x0, autoencoder, scale_factor)
 
     if stages is not None:
-        record.update(
+        stages.update(
             lq_padded=lq, bicubic_up=bicubic_up, z_y=z_y, x_T=x_T, unet_input_scaled=x_in,
             unet_timesteps=timesteps, unet_output=pred_x0, pred_xstart=pred_x0, codebook_indices=indices,
-            quantized=quantized.float(), decoded_full=decoded,
+            quantized=quantized, decoded_full=decoded,
         )
     return decoded

@@ -52,6 +52,16 @@ class TileModel(Protocol):
     def run_tiles(self, tiles: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
         """(B, 3, h, w) in [0, 1] (+ noise slices) -> (B, 3, scale·h, scale·w) in [0, 1], clamped."""
 
+    # A model whose descriptor has ``passes > 1`` (a multi-step sampler) also offers
+    # ``iter_run_tiles(tiles, noise)``: a generator yielding after each pass and returning what run_tiles
+    # returns, so progress counts passes and a cancel takes effect between them.
+
+
+def _passes(model: TileModel) -> int:
+    descriptor = getattr(model, "descriptor", None)
+    passes = getattr(descriptor, "passes", 1)
+    return passes if passes > 1 and hasattr(model, "iter_run_tiles") else 1
+
 
 @dataclass(frozen=True)
 class Tile:
@@ -144,7 +154,8 @@ def iter_upscale(
             it are run, with their slices of the whole-image noise field and the same blend, so the region
             comes out exactly as it does in a whole-image run (the preview promise).
     Yields:
-        ``(tiles_done, tiles_total)`` after each batch (and ``(0, total)`` first).
+        ``(done, total)`` after each batch (and ``(0, total)`` first), in tiles; for a multi-pass model in
+        tile passes (tiles x passes), after every pass.
     Returns:
         (scale·H, scale·W, 3) float32 numpy array in [0, 1]; with ``region``, only that region
         (scale·(y1-y0), scale·(x1-x0), 3).
@@ -176,20 +187,34 @@ def iter_upscale(
     canvas_h, canvas_w = ys[-1] + th - oy, xs[-1] + tw - ox
     out = np.zeros((canvas_h * scale, canvas_w * scale, 3), dtype=np.float32)
     total = len(tiles)
-    yield 0, total
+    passes = _passes(model)
+    yield 0, total * passes
     done = 0
     batch_size = max(1, opts.batch_size)
     while done < total:
         if cancel is not None and cancel.is_set():
             raise UpscaleCancelled("Cancelled.")
         batch = tiles[done:done + batch_size]
-        results = _run_with_fallback(model, image, noise, batch, opts)
+        steps = _run_with_fallback(model, image, noise, batch, opts)
+        finished = 0
+        try:
+            while True:
+                next(steps)
+                finished += 1
+                if finished < passes:  # between passes of a multi-step model: report, and stop if asked
+                    if cancel is not None and cancel.is_set():
+                        raise UpscaleCancelled("Cancelled.")
+                    yield done * passes + finished * len(batch), total * passes
+        except StopIteration as stop:
+            results = stop.value
+        finally:
+            steps.close()
         for t, res in zip(batch, results):
             window = wy[t.y0][:, None, None] * wx[t.x0][None, :, None]
             y, x = t.y0 - oy, t.x0 - ox
             out[y * scale:(y + th) * scale, x * scale:(x + tw) * scale] += res * window
         done += len(batch)
-        yield done, total
+        yield done * passes, total * passes
     # Normalise by the (separable) sum of the windows; it is exactly 1 wherever two ramps meet.
     norm_y = np.zeros(canvas_h * scale, dtype=np.float32)
     norm_x = np.zeros(canvas_w * scale, dtype=np.float32)
@@ -226,25 +251,44 @@ def _slice_noise(noise: torch.Tensor | None, t: Tile, model: TileModel) -> torch
     return noise[:, :, t.y0:t.y0 + hp, t.x0:t.x0 + wp]
 
 
-def _run_batch(model: TileModel, image: torch.Tensor, noise: torch.Tensor | None, batch: list[Tile]) -> list[np.ndarray]:
+BatchSteps = Generator[None, None, list[np.ndarray]]
+
+
+def _run_batch(model: TileModel, image: torch.Tensor, noise: torch.Tensor | None, batch: list[Tile]) -> BatchSteps:
+    """Run one batch of tiles; a generator yielding after each pass of a multi-pass model (once otherwise)."""
     crops = torch.cat([image[:, :, t.y0:t.y0 + t.height, t.x0:t.x0 + t.width] for t in batch])
     noises = None if noise is None else torch.cat([_slice_noise(noise, t, model) for t in batch])
-    with torch.inference_mode():
-        hr = model.run_tiles(crops, noises)
+    if _passes(model) == 1:
+        with torch.inference_mode():
+            hr = model.run_tiles(crops, noises)
+        yield
+    else:
+        steps = model.iter_run_tiles(crops, noises)
+        while True:
+            with torch.inference_mode():  # per step: the caller's code between steps keeps its own mode
+                try:
+                    next(steps)
+                except StopIteration as stop:
+                    hr = stop.value
+                    break
+            yield
     return list(hr.float().permute(0, 2, 3, 1).cpu().numpy())
 
 
 def _run_with_fallback(model: TileModel, image: torch.Tensor, noise: torch.Tensor | None, batch: list[Tile],
-                       opts: TilingOptions) -> list[np.ndarray]:
+                       opts: TilingOptions) -> BatchSteps:
     """Run a batch; on out-of-memory retry one tile at a time, then split the tile into half-size tiles."""
     try:
-        return _run_batch(model, image, noise, batch)
+        return (yield from _run_batch(model, image, noise, batch))
     except Exception as exc:  # noqa: BLE001 - only out-of-memory errors are handled, the rest re-raised
         if not _is_oom(exc):
             raise
         _empty_cache(model.device)
     if len(batch) > 1:
-        return [r for t in batch for r in _run_with_fallback(model, image, noise, [t], opts)]
+        results: list[np.ndarray] = []
+        for t in batch:
+            results += yield from _run_with_fallback(model, image, noise, [t], opts)
+        return results
     t = batch[0]
     half = max(model.size_multiple, (max(t.height, t.width) // 2) // model.size_multiple * model.size_multiple)
     if half < opts.min_tile or half >= max(t.height, t.width):
