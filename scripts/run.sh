@@ -9,6 +9,8 @@ PY=${PYTHON:-python3}
 # torch==2.13.0 is the CPU build on this project's machines; a user's own CUDA build of any torch>=2.2 also works.
 .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/pip install -q torch==2.13.0
 .venv/bin/pip install -q -e .
+# spandrel (community models) without its declared torchvision: see sinsr_gui/weights/spandrel_support.py.
+.venv/bin/pip install -q --no-deps spandrel==0.4.2
 inputs=("$@")
 [ ${#inputs[@]} -gt 0 ] || inputs=(resources/samples/sample.png)
 .venv/bin/sinsr-upscale "${inputs[@]}" -o out --skip-existing

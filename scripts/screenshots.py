@@ -4,7 +4,7 @@
 
 INPUT (default: Set14 flowers.png from the shared datasets) is the full-resolution "truth"; the script
 shrinks it 4x (Lanczos) to make the small photo a user would start from, then upscales that with the built-in
-compact model, or with the tiny case_a SinSR test model when the built-in one is not there (``--model``).
+Photo model, or with the tiny case_a SinSR test model when the built-in one is not there (``--model``).
 
 Writes into docs/screenshots/: empty.png, compare_100.png, compare_zoom.png, side_by_side.png, first_run.png,
 settings.png. Everything runs with a throw-away SINSR_GUI_HOME, so no real settings or weights are touched.
@@ -67,8 +67,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("input", nargs="?", type=Path, default=DEFAULT_INPUT)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
-    parser.add_argument("--model", choices=("auto", "compact", "case_a"), default="auto",
-                        help="auto: the built-in compact model if present, else the tiny case_a SinSR")
+    parser.add_argument("--model", choices=("auto", "photo", "faithful", "case_a"), default="auto",
+                        help="auto: the built-in Photo model if present, else the tiny case_a SinSR")
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="sinsr-shots-"))
@@ -82,7 +82,7 @@ def main() -> int:
     from sinsr_gui.qt.compare_view import CompareMode
     from sinsr_gui.qt.main_window import MainWindow
     from sinsr_gui.settings import Settings
-    from sinsr_gui.weights.builtin import builtin_weights_path
+    from sinsr_gui.weights.builtin import PHOTO, builtin_weights_path
 
     app = create_application([])
     if app.platformName() != "xcb":
@@ -90,10 +90,10 @@ def main() -> int:
 
     model = args.model
     if model == "auto":
-        model = "compact" if builtin_weights_path().is_file() else "case_a"
-    if model == "compact":
-        settings = Settings(model="compact", device="cpu", first_run_done=True)
-        model_name = "the built-in compact model"
+        model = "photo" if builtin_weights_path(PHOTO).is_file() else "case_a"
+    if model != "case_a":
+        settings = Settings(model=model, device="cpu", first_run_done=True)
+        model_name = f"the built-in {model} model"
     else:
         settings = Settings(model="sinsr", device="cpu", precision="fp32",
                             sinsr_unet=str(CASE_A / "unet_ckpt.pth"),
@@ -126,11 +126,10 @@ def main() -> int:
     grab(window, out / "empty.png")
 
     window.add_paths([photo])
-    wait_until(lambda: window._current is not None)
+    wait_until(lambda: window.display.current is not None)
     window.start_processing()
-    wait_until(lambda: all(j.state in ("done", "failed") for j in window.jobs.values())
-               and not window.active_workers(), 600)
-    job = next(iter(window.jobs.values()))
+    wait_until(lambda: all(j.state in ("done", "failed") for j in window.queue) and not window.is_busy(), 600)
+    job = next(iter(window.queue))
     if job.state != "done":
         print(f"upscaling failed: {job.message}", file=sys.stderr)
         return 1
@@ -154,7 +153,7 @@ def main() -> int:
 
     print(f"Processed with {model_name}; input {args.input.name} shrunk 4x to {small.width}x{small.height}.")
     window.shutdown()
-    window.jobs.clear()  # nothing to ask about on close: these results are throw-away
+    window.queue.remove(window.queue.ids())  # nothing to ask about on close: these results are throw-away
     window.close()
     shutil.rmtree(home, ignore_errors=True)
     return 0

@@ -1,6 +1,6 @@
 """Measure startup: process start -> usable window, and "Upscale" -> first tile done (cold model load).
 
-    QT_QPA_PLATFORM=offscreen python scripts/startup_time.py [--model compact|sinsr] [IMAGE]
+    QT_QPA_PLATFORM=offscreen python scripts/startup_time.py [--model photo|sinsr] [IMAGE]
 
 Each number is measured in a fresh process (this script re-runs itself), so imports are cold; prints JSON.
 """
@@ -37,19 +37,13 @@ def child(model: str, image: Path) -> dict:
     window.add_paths([image])
     marks: dict[str, float] = {}
 
-    def on_progress(done: int, total: int) -> None:
+    def on_progress(_text: str, done: int, total: int) -> None:
         if done >= 1 and "first_tile" not in marks:
             marks["first_tile"] = time.perf_counter() - marks["run"]
             window.cancel()
             QTimer.singleShot(0, app.quit)
 
-    original = window._on_job_progress  # the window's own progress slot, wrapped to time the first tile
-
-    def wrapped(done: int, total: int) -> None:
-        original(done, total)
-        on_progress(done, total)
-
-    window._on_job_progress = wrapped
+    window.runner.progressChanged.connect(on_progress)  # what the status bar shows: tiles done
     marks["run"] = time.perf_counter()
     window.start_processing()
     QTimer.singleShot(120_000, app.quit)
@@ -61,7 +55,7 @@ def child(model: str, image: Path) -> dict:
 
 def main() -> None:
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    model = "sinsr" if "--model=sinsr" in sys.argv or ("--model" in sys.argv and "sinsr" in sys.argv) else "compact"
+    model = "sinsr" if "--model=sinsr" in sys.argv or ("--model" in sys.argv and "sinsr" in sys.argv) else "photo"
     image = Path(args[0]) if args else ROOT / "resources" / "samples" / "sample.png"
     if os.environ.get("SINSR_STARTUP_CHILD"):
         print(json.dumps(child(model, image)))

@@ -4,7 +4,9 @@ It runs without a display and without Qt, so it works on a build machine, over S
 bundled manifests, the icon and stylesheet when they exist, and the built-in model (size + SHA-256 against
 its card) when it exists, and a tiny untrained SinSR (the SinSR weights are never bundled, but their code
 is). A 24x24 PNG it writes goes through the same file-to-file job as the app for each model, and the x4
-result is read back and checked.
+result is read back and checked. spandrel (community models) is imported through the app's support module and
+two tiny random-weight architectures (a convolutional and a transformer one) are recognised and run: it is
+required in a frozen build, optional in a source install (where it is installed separately).
 
 Output is exactly one line, ``selftest OK: ...`` with exit status 0, or ``selftest FAILED: ...`` with 1,
 so scripts can grep it. Nothing is written outside a temporary folder, except where there is no stdout (a
@@ -109,6 +111,42 @@ def _models():
     return models
 
 
+def _check_spandrel() -> str:
+    """Import spandrel as the app does and run two tiny architectures; "" when it is not installed (source only)."""
+    from sinsr_gui.weights import spandrel_support
+
+    if not spandrel_support.is_available():
+        if getattr(sys, "frozen", False):
+            raise SelftestError("spandrel is missing from the bundle (community models)")
+        return ""
+    import importlib
+
+    import torch
+
+    spandrel = spandrel_support.import_spandrel()
+    torch.manual_seed(0)
+    nets = {
+        "Compact": ("Compact", dict(num_feat=8, num_conv=2, upscale=4)),
+        "SwinIR": ("SwinIR", dict(img_size=16, embed_dim=12, depths=[1], num_heads=[2], window_size=4, mlp_ratio=2,
+                                  upscale=4, upsampler="pixelshuffledirect")),
+    }
+    import warnings
+
+    for arch, (cls, kwargs) in nets.items():
+        module = importlib.import_module(f"spandrel.architectures.{arch}")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            state = getattr(module, cls)(**kwargs).state_dict()
+            model = spandrel_support.load_from_state_dict(state, f"tiny {arch}")
+        if model is None or model.architecture.id != arch:
+            raise SelftestError(f"spandrel did not recognise a tiny {arch}")
+        out = model(torch.rand(1, 3, 16, 16))
+        if tuple(out.shape) != (1, 3, 64, 64) or not bool(torch.isfinite(out).all()):
+            raise SelftestError(f"spandrel's {arch} gave {tuple(out.shape)}")
+    standin = " (torchvision stand-in)" if spandrel_support.uses_torchvision_standin() else ""
+    return f"spandrel {spandrel.__version__}{standin}"
+
+
 def _upscale_round_trip(model, folder: Path) -> tuple[int, int]:
     import numpy as np
     from PIL import Image
@@ -162,9 +200,10 @@ def run() -> str:
                 raise SelftestError(f"{label}: {exc}") from exc
             labels.append(label)
     checked = " + ".join(labels) + ("" if len(labels) > 1 else " (no built-in model bundled)")
+    community = _check_spandrel() or "no spandrel (community models unavailable)"
     seconds = time.perf_counter() - start
     return (f"selftest OK: {checked}, {SIZE}x{SIZE} -> {width}x{height} in {seconds:.1f} s, "
-            f"{icons} icon(s), {sheets} stylesheet(s), torch {torch.__version__}, resources {resources}")
+            f"{icons} icon(s), {sheets} stylesheet(s), torch {torch.__version__}, {community}, resources {resources}")
 
 
 def _report(line: str) -> None:

@@ -20,6 +20,9 @@ from sinsr_gui import paths
 from sinsr_gui.atomic import atomic_write_text
 from sinsr_gui.engine.imageio.formats import OUTPUT_FORMATS
 from sinsr_gui.engine.options import (
+    AUTO_FORMAT,
+    COLOUR_FIXES,
+    COMMUNITY_PREFIX,
     DEFAULT_NAME_PATTERN,
     DEFAULT_QUALITY,
     DEFAULT_SEED,
@@ -27,6 +30,7 @@ from sinsr_gui.engine.options import (
     MAX_SEED,
     MODEL_CHOICES,
     PRECISIONS,
+    SAMPLERS,
     SCALES,
 )
 
@@ -35,9 +39,10 @@ log = logging.getLogger(__name__)
 SETTINGS_FILE = "settings.json"
 
 MODELS = MODEL_CHOICES
-FORMATS = OUTPUT_FORMATS
+FORMATS = (AUTO_FORMAT, *OUTPUT_FORMATS)
 AUTO_SAVE = ("batch", "always", "never")
 COMPARE_MODES = ("split", "side_by_side")
+BEFORE_VIEWS = ("enlarged", "original")  # "before" as a bicubic enlargement (fair at any zoom) or the pixels
 MAX_TILE = 2048
 _THROUGHPUT_SMOOTHING = 0.5  # weight of the newest measurement: follows a new machine quickly, damps noise
 
@@ -58,13 +63,16 @@ class Settings:
     overlap: int = 0
     seed: int = DEFAULT_SEED
     scale: int = 4
-    fmt: str = "PNG"
+    fmt: str = AUTO_FORMAT  # JPEG for HEIC phone photos, PNG for the rest (engine.options.resolve_format)
     quality: int = DEFAULT_QUALITY
     bit_depth: int = 0
     output_dir: str = ""
     name_pattern: str = DEFAULT_NAME_PATTERN
     auto_save: str = "batch"  # batch: save at once when several photos run; always; never (keep in memory)
     compare_mode: str = "split"
+    before_view: str = "enlarged"
+    sampler: str = "stochastic"  # the ResShift teacher's sampler (official default)
+    colour_fix: str = "off"
     sinsr_unet: str = ""
     sinsr_autoencoder: str = ""
     sinsr_config: str = ""
@@ -109,11 +117,17 @@ class Settings:
         return PhotoOptions(
             model=ModelRequest(model=self.model, device=self.device, dtype=self.precision,
                                unet=path(self.sinsr_unet), autoencoder=path(self.sinsr_autoencoder),
-                               config=path(self.sinsr_config), weights_dir=path(self.weights_dir)),
-            run=RunOptions(scale=self.scale, seed=self.seed, tile=self.tile, overlap=self.overlap),
+                               config=path(self.sinsr_config), weights_dir=path(self.weights_dir),
+                               sampler=self.sampler),
+            run=RunOptions(scale=self.scale, seed=self.seed, tile=self.tile, overlap=self.overlap,
+                           colour_fix=self.colour_fix),
             output=OutputOptions(fmt=self.fmt, quality=self.quality, bit_depth=self.bit_depth,
                                  name_pattern=self.name_pattern),
         )
+
+    def output_folder(self) -> Path | None:
+        """The chosen output folder, or None for "next to each photo"."""
+        return Path(self.output_dir).expanduser() if self.output_dir else None
 
     def copy(self) -> Settings:
         return Settings.from_dict(self.to_dict())
@@ -153,6 +167,9 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "fmt": FORMATS,
     "auto_save": AUTO_SAVE,
     "compare_mode": COMPARE_MODES,
+    "before_view": BEFORE_VIEWS,
+    "sampler": SAMPLERS,
+    "colour_fix": COLOUR_FIXES,
     "bit_depth": (0, 8, 16),
 }
 _RANGES: dict[str, tuple[int, int]] = {
@@ -182,6 +199,8 @@ def _validated(name: str, value: Any, default: Any) -> Any:
         # Keep only well-formed entries: a bad measurement must not break the estimate for the others.
         return {str(k): float(v) for k, v in value.items()
                 if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0}
+    if name == "model" and isinstance(value, str) and value.startswith(COMMUNITY_PREFIX):
+        return value if len(value) > len(COMMUNITY_PREFIX) else _INVALID  # an imported community model
     if name in _CHOICES and value not in _CHOICES[name]:
         return _INVALID
     if name == "device" and not _valid_device(value):
@@ -208,7 +227,7 @@ def valid_name_pattern(pattern: str) -> bool:
 # What the settings panel edits; "Reset to defaults" resets these and keeps the rest (window layout,
 # measurements, installed-model choices), which are not preferences the user set in the panel.
 USER_FIELDS = ("model", "device", "precision", "tile", "overlap", "seed", "scale", "fmt", "quality", "bit_depth",
-               "output_dir", "name_pattern", "auto_save", "compare_mode")
+               "output_dir", "name_pattern", "auto_save", "compare_mode", "before_view", "sampler", "colour_fix")
 
 
 def reset_to_defaults(settings: Settings) -> Settings:

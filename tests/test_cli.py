@@ -149,3 +149,28 @@ def test_installed_sinsr_weights_are_used_without_flags(tmp_path, capsys, home):
     assert "Model: SinSR v1" in err and "built-in" not in err
     with Image.open(tmp_path / "out" / "p_x4.png") as im:
         assert im.size == (96, 64)
+
+
+def test_the_resshift_teacher_runs_from_installed_weights_with_a_sampler_choice(tmp_path, capsys, home):
+    """The teacher's weights go through the registry like SinSR's (small reference files stand in for them);
+    `--model resshift` runs its 15 steps, warns that this is long on a CPU, and the two samplers differ."""
+    from sinsr_gui.weights.importer import import_file
+    from sinsr_gui.weights.store import WeightStore
+    from tests.http_server import make_registry
+
+    store = WeightStore(registry=make_registry("http://127.0.0.1:9"))
+    import_file(CASE_A / "unet_ckpt.pth", store, name="resshift_x4_s15")
+    import_file(CASE_A / "autoencoder_ckpt.pth", store, name="vq_f4")
+    src = make_png(tmp_path / "p.png", 24, 16)
+    results = {}
+    for sampler in ("stochastic", "deterministic"):
+        out = tmp_path / sampler
+        code = cli.main([str(src), "-o", str(out), "--model", "resshift", "--sampler", sampler, "--config",
+                         str(CASE_A / "config.json"), "--dtype", "fp32", "--no-progress"])
+        assert code == 0
+        err = capsys.readouterr().err
+        assert "Model: ResShift (15 steps)" in err and "15 denoiser passes per tile" in err
+        with Image.open(out / "p_x4.png") as im:
+            assert im.size == (96, 64)
+            results[sampler] = np.asarray(im)
+    assert not np.array_equal(results["stochastic"], results["deterministic"])

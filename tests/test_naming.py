@@ -23,3 +23,13 @@ def test_output_path_for() -> None:
             output_path_for(src, None, fmt="png", pattern=bad)
     with pytest.raises(ValueError):
         normalize_format("gif")
+
+
+def test_output_folder_mirrors_the_sub_folder_below_the_dropped_root(tmp_path):
+    from sinsr_gui.engine.naming import output_folder_for
+
+    root, out = tmp_path / "in", tmp_path / "out"
+    assert output_folder_for(root / "a" / "b" / "p.jpg", root, out) == out / "a" / "b"
+    assert output_folder_for(root / "p.jpg", root, out) == out
+    assert output_folder_for(tmp_path / "elsewhere" / "p.jpg", root, out) == out  # not below the root
+    assert output_folder_for(root / "a" / "p.jpg", root, None) is None  # beside the input

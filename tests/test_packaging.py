@@ -177,9 +177,11 @@ def test_spec_prunes_libraries_only_removed_plugins_needed(monkeypatch, tmp_path
         ("PySide6/Qt/lib/libQt6XcbQpa.so.6", str(qt / "lib" / "libQt6XcbQpa.so.6"), "BINARY"),  # it needs this
         ("PySide6/Qt/lib/libQt6Quick.so.6", str(qt / "lib" / "libQt6Quick.so.6"), "BINARY"),  # nobody does
         ("libnot-analysable.so.1", str(tmp_path / "missing.so"), "BINARY"),  # kept: cannot tell
+        # a top-level Python extension (pillow-heif's): imported, not linked, so nothing needs it, yet kept
+        ("_pillow_heif.cpython-311-x86_64-linux-gnu.so", str(qt / "lib" / "libQt6Quick.so.6"), "EXTENSION"),
     ]
     kept = {dest for dest, _, _ in ns["prune_orphans"](binaries)}
-    assert kept == {binaries[0][0], binaries[1][0], binaries[3][0]}
+    assert kept == {binaries[0][0], binaries[1][0], binaries[3][0], binaries[4][0]}
 
 
 def test_spec_windows_version_info_and_icon(monkeypatch, tmp_path):
@@ -257,3 +259,56 @@ def test_inference_never_imports_the_compile_stack():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+# ------------------------------------------------------------------------------------------- image codecs
+def test_spec_names_the_lazily_loaded_image_codecs(monkeypatch, tmp_path):
+    """imageio loads pi-heif and imagecodecs' extensions on demand, where PyInstaller cannot see them."""
+    rec, ns = _exec_spec(monkeypatch, tmp_path, "linux")
+    hidden = set(rec.calls["Analysis"].kwargs["hiddenimports"])
+    assert set(ns["IMAGEIO_HIDDEN_IMPORTS"]) <= hidden
+    assert "pi_heif" in hidden and "_pi_heif" in hidden and "imagecodecs._png" in hidden
+    assert not {"pi_heif", "imagecodecs", "tifffile"} & set(rec.calls["Analysis"].kwargs["excludes"])
+
+
+def test_bundled_imagecodecs_subset_is_enough_for_the_encoders(monkeypatch, tmp_path):
+    """Only the spec's imagecodecs extensions importable (as in the bundle): 16-bit PNG and TIFF still work."""
+    pytest.importorskip("imagecodecs")
+    _, ns = _exec_spec(monkeypatch, tmp_path, "linux")
+    allowed = sorted(m for m in ns["IMAGEIO_HIDDEN_IMPORTS"] if m.startswith("imagecodecs."))
+    code = f"""
+import importlib.abc, sys
+ALLOWED = {allowed!r}
+class Bundle(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.startswith("imagecodecs._") and name not in ALLOWED:
+            raise ModuleNotFoundError(name)
+sys.meta_path.insert(0, Bundle())
+import numpy as np
+from sinsr_gui.engine.imageio import read_image, save_image
+rgb = np.random.default_rng(0).random((32, 24, 3), dtype=np.float32)
+for fmt in ("PNG", "TIFF"):
+    out = save_image(rgb, {str(tmp_path)!r} + "/o." + fmt.lower(), like=None, fmt=fmt, bit_depth=16)
+    again = read_image(out)
+    assert again.bit_depth == 16 and np.abs(again.rgb - rgb).max() < 1e-4, fmt
+print(sorted(m for m in sys.modules if m.startswith("imagecodecs._")))
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    used = set(ast.literal_eval(out.stdout.strip().splitlines()[-1]))
+    assert used <= set(allowed) and "imagecodecs._png" in used
+
+
+# ------------------------------------------------------------------------------------------- spandrel
+def test_spec_bundles_spandrel_but_never_torchvision(monkeypatch, tmp_path):
+    """spandrel is imported through importlib (with a torchvision stand-in), so the spec names all of it."""
+    rec, ns = _exec_spec(monkeypatch, tmp_path, "linux")
+    hidden = set(rec.calls["Analysis"].kwargs["hiddenimports"])
+    excludes = set(rec.calls["Analysis"].kwargs["excludes"])
+    assert {"torchvision", "spandrel_extra_arches"} <= excludes
+    assert "sinsr_gui.weights.spandrel_support" in hidden and "einops" in hidden
+    for module in ("spandrel", "spandrel.architectures.ESRGAN", "spandrel.architectures.Compact.__arch.SRVGG",
+                   "spandrel.architectures.SwinIR", "spandrel.architectures.HAT", "spandrel.architectures.DAT",
+                   "spandrel.architectures.LaMa.__arch.LaMa"):
+        assert module in hidden, module
+    assert not any(m.startswith(("torchvision", "spandrel_extra_arches")) for m in hidden)

@@ -21,10 +21,12 @@ PHRASES = {
     "reinstall_app": lambda t: "Reinstall the app (`pip install --force-reinstall sinsr-gui`).",
     "free_disk_space": lambda t: "Free some disk space, or choose another folder with -o.",
     "choose_output_folder": lambda t: "Choose another output folder with -o.",
-    "choose_other_file": lambda t: "Check the file, or leave it out.",
+    "choose_other_file": lambda t: "Check the file, or leave it out of the `sinsr-upscale` command.",
     "smaller_tile": lambda t: "Try a smaller --tile (e.g. --tile 64), or --device cpu.",
     "choose_device": lambda t: "Choose another device with --device (e.g. --device cpu).",
     "see_log": lambda t: "Run again with --verbose for details.",
+    "upscale_again": lambda t: "Run `sinsr-upscale` on the original photo again.",
+    "raise_pixel_limit": lambda t: "If the computer has the memory, allow it with --max-megapixels (e.g. 300).",
 }
 
 

@@ -14,11 +14,13 @@ from typing import TextIO
 from sinsr_gui import __version__
 from sinsr_gui.cli.messages import describe_error, phrase
 from sinsr_gui.engine.options import (
+    AUTO_FORMAT,
     DEFAULT_MAX_MEGAPIXELS,
     DEFAULT_NAME_PATTERN,
     DEFAULT_QUALITY,
     DEFAULT_SEED,
     PRECISIONS,
+    SAMPLERS,
     SCALES,
     OutputOptions,
     RunOptions,
@@ -27,6 +29,17 @@ from sinsr_gui.engine.options import (
 log = logging.getLogger("sinsr_gui.cli")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def model_argument(value: str) -> str:
+    """``--model``: a fixed choice (or the old name compact), or ``community:NAME`` (checked when it is loaded)."""
+    from sinsr_gui.engine.models import normalise_choice
+    from sinsr_gui.errors import UserError
+
+    try:
+        return normalise_choice(value)
+    except UserError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,9 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", type=Path, help="image files or folders (searched recursively)")
     p.add_argument("-o", "--output", type=Path, default=None,
                    help="output folder (default: next to each input); folder structure is mirrored")
-    p.add_argument("--model", choices=(*MODEL_CHOICES, "compact"), default="auto", metavar="MODEL",
+    p.add_argument("--model", type=model_argument, default="auto", metavar="MODEL",
                    help=f"auto (default): SinSR if installed, else the built-in Photo model. {models}. "
+                   "community:NAME: a community model you imported or downloaded (`sinsr-upscale weights list`). "
                    "(compact is the old name of faithful.)")
+    p.add_argument("--sampler", choices=SAMPLERS, default="stochastic",
+                   help="ResShift teacher only: stochastic (official default) or deterministic (what SinSR learns)")
     p.add_argument("--unet", type=Path, help="SinSR denoiser checkpoint (instead of the installed one)")
     p.add_argument("--autoencoder", type=Path, help="VQ-f4 autoencoder checkpoint (with --unet)")
     p.add_argument("--config", type=Path, help="model config JSON (the reference config.json format)")
@@ -55,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="noise seed (same seed, same result)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--dtype", default="auto", choices=PRECISIONS, help="precision (default auto)")
-    p.add_argument("--format", dest="fmt", default="png", help="png (default), jpeg, webp or tiff")
+    p.add_argument("--format", dest="fmt", default="auto",
+                   help="auto (default: jpeg for HEIC phone photos, else png), png, jpeg, webp or tiff")
     p.add_argument("--quality", type=int, default=DEFAULT_QUALITY, help="JPEG/WebP quality 1-100 (default 95)")
     p.add_argument("--bit-depth", type=int, choices=(8, 16), default=None,
                    help="8 or 16 bits per channel (default: 16 for 16-bit inputs saved as PNG/TIFF)")
@@ -80,10 +97,11 @@ def options_from_args(args: argparse.Namespace):
     return PhotoOptions(
         model=ModelRequest(model=normalise_choice(args.model), device=args.device, dtype=args.dtype,
                            unet=args.unet, autoencoder=args.autoencoder, config=args.config,
-                           weights_dir=args.weights_dir),
+                           weights_dir=args.weights_dir, sampler=args.sampler),
         run=RunOptions(scale=args.scale, seed=args.seed, tile=tile, overlap=args.overlap or 0,
                        batch=max(1, args.batch)),
-        output=OutputOptions(fmt=normalize_format(args.fmt), quality=args.quality, bit_depth=args.bit_depth or 0,
+        output=OutputOptions(fmt=AUTO_FORMAT if args.fmt.strip().upper() == AUTO_FORMAT else normalize_format(args.fmt),
+                             quality=args.quality, bit_depth=args.bit_depth or 0,
                              name_pattern=args.name, overwrite=args.overwrite),
         max_megapixels=args.max_megapixels,
     )
@@ -197,6 +215,10 @@ def run_upscale(args: argparse.Namespace) -> int:
     if notice:
         print(f"{notice.message} {phrase(notice.remedy)}".strip(), file=sys.stderr)
     tiling = photo.tiling_for(model, options.run)
+    if model.descriptor.passes > 1 and model.device.type == "cpu":
+        print(f"Note: {model.descriptor.display_name} runs {model.descriptor.passes} denoiser passes per tile; "
+              f"on a CPU that is about {model.descriptor.passes} times as long as SinSR (minutes per photo).",
+              file=sys.stderr)
     print(f"Model: {model.descriptor.display_name} ({model.precision_label}) on {model.device}; tile "
           f"{tiling.tile}, overlap {tiling.overlap}, batch {tiling.batch_size}.", file=sys.stderr)
     inputs = tuple(f for f, _ in files)
@@ -205,8 +227,7 @@ def run_upscale(args: argparse.Namespace) -> int:
     display = ProgressDisplay(len(files), enabled=not args.no_progress)
     try:
         for path, root in files:
-            rel_parent = path.parent.relative_to(root) if path.is_relative_to(root) else Path()
-            out_dir = (args.output / rel_parent) if args.output else None
+            out_dir = naming.output_folder_for(path, root, args.output)
             try:
                 target = naming.output_path_for(path, out_dir, fmt=options.output.fmt,
                                                 pattern=options.output.name_pattern, scale=options.run.scale)

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from sinsr_gui.engine.imageio.formats import OUTPUT_SUFFIXES, normalize_format
+from sinsr_gui.engine.options import resolve_format
 
 
 def output_path_for(
@@ -32,4 +33,19 @@ def output_path_for(
     if not name.strip() or "/" in name or "\\" in name or name in (".", ".."):
         raise ValueError(f"The name pattern {pattern!r} gives an unusable file name {name!r}.")
     folder = Path(out_dir) if out_dir is not None else input_path.parent
-    return folder / (name + OUTPUT_SUFFIXES[normalize_format(fmt)])
+    return folder / (name + OUTPUT_SUFFIXES[normalize_format(resolve_format(fmt, input_path.name))])
+
+
+def output_folder_for(input_path: str | os.PathLike[str], root: str | os.PathLike[str] | None,
+                      out_dir: str | os.PathLike[str] | None) -> Path | None:
+    """The folder an input's result goes to: ``out_dir`` plus the input's sub-folder below ``root``.
+
+    A folder given as input keeps its structure under ``out_dir`` (``root/a/b.jpg`` -> ``out_dir/a/``). No
+    ``out_dir``: None, meaning "beside the input". An input outside ``root`` goes straight into ``out_dir``.
+    """
+    if out_dir is None:
+        return None
+    parent = Path(input_path).parent
+    if root is not None and parent.is_relative_to(root):
+        return Path(out_dir) / parent.relative_to(root)
+    return Path(out_dir)

@@ -18,6 +18,7 @@ discarding it would only cost the user the time it took. Nothing partial is ever
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Generator
@@ -28,10 +29,11 @@ import numpy as np
 import torch
 
 from sinsr_gui.engine import imageio
+from sinsr_gui.engine.colour import fix_colour, region_margin
 from sinsr_gui.engine.descriptor import Upscaler
 from sinsr_gui.engine.memory import default_tiling
 from sinsr_gui.engine.models import ModelRequest, Notice
-from sinsr_gui.engine.options import DEFAULT_MAX_MEGAPIXELS, OutputOptions, RunOptions
+from sinsr_gui.engine.options import DEFAULT_MAX_MEGAPIXELS, OutputOptions, RunOptions, resolve_format
 from sinsr_gui.engine.tiling import TilingOptions, iter_upscale
 
 
@@ -68,15 +70,21 @@ class ModelInfo:
     precision: str
     passes: int  # network passes per tile (time estimates)
     notice: Notice | None = None
+    needs_noise: bool = False  # its result depends on the seed
+    sampler: str | None = None  # the ResShift teacher's sampler
+
+
+def device_key(dev: torch.device) -> str:
+    """The short name of a device in throughput records: "cpu", "cuda", "cuda:1" (index 0 is implied)."""
+    return dev.type if dev.index in (None, 0) else f"{dev.type}:{dev.index}"
 
 
 def describe(model: Upscaler, notice: Notice | None = None) -> ModelInfo:
     from sinsr_gui.engine.devices import device_label
 
-    dev = model.device
-    key = dev.type if dev.index in (None, 0) else f"{dev.type}:{dev.index}"
     d = model.descriptor
-    return ModelInfo(d.kind, d.display_name, key, device_label(dev), model.precision_label, d.passes, notice)
+    return ModelInfo(d.kind, d.display_name, device_key(model.device), device_label(model.device),
+                     model.precision_label, d.passes, notice, d.needs_noise, getattr(model, "sampler", None))
 
 
 @dataclass
@@ -111,6 +119,83 @@ def read_photo(path: str | Path, *, max_pixels: int = imageio.DEFAULT_MAX_PIXELS
     return _split(imageio.read_image(path, max_pixels=max_pixels))
 
 
+def thumbnail(photo: Photo, side: int = 256) -> np.ndarray:
+    """A ``(h, w, 4)`` uint8 RGBA preview of ``photo`` fitting in ``side`` x ``side`` (aspect kept).
+
+    Made from the decoded pixels, so orientation and colour are exactly those of the display and the run.
+    """
+    from PIL import Image
+
+    width, height = photo.size
+    f = min(1.0, side / max(width, height))
+    size = (max(1, round(width * f)), max(1, round(height * f)))
+    step = max(1, int(1 / f) // 2)  # pre-shrink by striding: a 50 MP photo need not be resampled in full
+    rgb = (np.clip(photo.rgb[::step, ::step], 0, 1) * 255 + 0.5).astype(np.uint8)
+    alpha = photo.alpha[::step, ::step] if photo.alpha is not None else np.ones(rgb.shape[:2], np.float32)
+    rgba = np.dstack([rgb, (np.clip(alpha, 0, 1) * 255 + 0.5).astype(np.uint8)])
+    return np.asarray(Image.fromarray(rgba, "RGBA").resize(size, Image.Resampling.LANCZOS))
+
+
+class PhotoCache:
+    """Recently decoded photos by path, so one read serves the thumbnail, the display and the run.
+
+    Bounded by ``budget_bytes`` of pixels (least recently used photos are dropped first); a file that
+    changed on disk (size or modification time) is read again. Thread-safe: workers read through it.
+    """
+
+    def __init__(self, budget_bytes: int = 1 << 30) -> None:
+        self.budget_bytes = budget_bytes
+        self._lock = threading.Lock()
+        self._items: dict[Path, tuple[tuple[int, int], Photo]] = {}  # insertion order = recency
+        self._gates: dict[Path, threading.Lock] = {}  # one decode of a file at a time
+
+    @staticmethod
+    def _stamp(path: Path) -> tuple[int, int]:
+        st = path.stat()
+        return st.st_size, st.st_mtime_ns
+
+    def get(self, path: str | Path, *, max_pixels: int = imageio.DEFAULT_MAX_PIXELS) -> Photo:
+        """The decoded photo at ``path`` (raises ``ImageReadError`` like :func:`read_photo`)."""
+        path = Path(path)
+        with self._lock:
+            gate = self._gates.setdefault(path, threading.Lock())
+        with gate:  # a second reader of the same file waits for the first decode and shares it
+            try:
+                stamp = self._stamp(path)
+            except OSError:
+                stamp = None  # read_photo gives the clear message
+            with self._lock:
+                hit = self._items.pop(path, None)
+                if hit is not None and hit[0] == stamp:
+                    self._items[path] = hit
+                    return hit[1]
+            photo = read_photo(path, max_pixels=max_pixels)
+            if stamp is not None:
+                self.put(path, photo, stamp)
+            return photo
+
+    def put(self, path: Path, photo: Photo, stamp: tuple[int, int] | None = None) -> None:
+        cost = photo.rgb.nbytes + (photo.alpha.nbytes if photo.alpha is not None else 0)
+        if cost > self.budget_bytes:
+            return
+        stamp = stamp or self._stamp(path)
+        with self._lock:
+            self._items.pop(path, None)
+            self._items[path] = (stamp, photo)
+            while sum(p.rgb.nbytes for _, p in self._items.values()) > self.budget_bytes:
+                self._items.pop(next(iter(self._items)))
+
+    def forget(self, path: str | Path) -> None:
+        with self._lock:
+            self._items.pop(Path(path), None)
+            self._gates.pop(Path(path), None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._gates.clear()
+
+
 def photo_from_pil(img, path: str | Path | None = None) -> Photo:
     """A photo from an already opened Pillow image (clipboard, drag data)."""
     return _split(imageio.read_image_from_pil(img, path))
@@ -128,10 +213,24 @@ class UpscaleResult:
     seconds: float
     model: ModelInfo
     notes: list[str] = field(default_factory=list)
+    run: RunOptions | None = None  # how it was made (seed, colour fix), for its label
 
     @property
     def output_size(self) -> tuple[int, int]:
         return self.rgb.shape[1], self.rgb.shape[0]
+
+    @property
+    def label(self) -> str:
+        """What made this result, in a few words: "SinSR v1, seed 12345", "ResShift (15 steps), deterministic,
+        seed 7", "Photo (built-in), wavelet colour fix". Tells two results of one photo apart."""
+        parts = [self.model.display_name]
+        if self.model.sampler:
+            parts.append(self.model.sampler)
+        if self.run is not None and self.model.needs_noise:
+            parts.append(f"seed {self.run.seed}")
+        if self.run is not None and self.run.colour_fix != "off":
+            parts.append(f"{self.run.colour_fix} colour fix")
+        return ", ".join(parts)
 
 
 @dataclass
@@ -183,9 +282,10 @@ def upscale_photo(model: Upscaler, photo: Photo, run: RunOptions, *, cancel: thr
     size = output_size_for(width, height, run.scale)
     if run.scale != model.scale:
         rgb = imageio.resize_rgb(rgb, size)
+    rgb = fix_colour(rgb, photo.rgb, run.scale, run.colour_fix)
     alpha = imageio.upscale_alpha(photo.alpha, size) if photo.alpha is not None else None
     return UpscaleResult(rgb, alpha, photo.meta, run.scale, photo.size, time.perf_counter() - start,
-                         describe(model, notice), notes=list(photo.notes))
+                         describe(model, notice), notes=list(photo.notes), run=run)
 
 
 def upscale_region(model: Upscaler, photo: Photo, region: tuple[int, int, int, int], run: RunOptions, *,
@@ -194,24 +294,32 @@ def upscale_region(model: Upscaler, photo: Photo, region: tuple[int, int, int, i
     """Upscale only ``region = (x0, y0, x1, y1)`` (LR pixels) of ``photo``, exactly as the whole run would.
 
     For x2/x3 the x4 region is computed with a small margin and resampled onto the same output pixel grid as
-    the whole image, so the preview matches the saved result there too.
+    the whole image, and a wavelet colour fix sees the margin it needs, so the preview matches the saved
+    result there too (an AdaIN colour fix uses the region's own statistics: close, not equal).
     """
     start = time.perf_counter()
     width, height = photo.size
     x0, y0, x1, y1 = region
     s = run.scale
-    margin = 0 if s == model.scale else 3  # LR pixels of Lanczos support around the region
-    cx0, cy0 = max(0, x0 - margin), max(0, y0 - margin)
-    cx1, cy1 = min(width, x1 + margin), min(height, y1 + margin)
+
+    def grow(box: tuple[int, int, int, int], margin: int) -> tuple[int, int, int, int]:
+        return (max(0, box[0] - margin), max(0, box[1] - margin), min(width, box[2] + margin),
+                min(height, box[3] + margin))
+
+    # The colour fix needs a margin around the region, and the resampler to x2/x3 a margin around that.
+    ox0, oy0, ox1, oy1 = grow(region, region_margin(run.colour_fix, s))
+    cx0, cy0, cx1, cy1 = grow((ox0, oy0, ox1, oy1), 0 if s == model.scale else 3)
     generator = torch.Generator().manual_seed(int(run.seed))
     up = yield from _progress(iter_upscale(model, photo.rgb, tiling_for(model, run), generator=generator,
                                            cancel=cancel, region=(cx0, cy0, cx1, cy1)))
-    out_w, out_h = (x1 - x0) * s, (y1 - y0) * s
     if s != model.scale:
         m = model.scale
-        # The source box of the output pixels s*x0 .. s*x1 in the computed crop's coordinates.
-        box = (m * x0 - m * cx0, m * y0 - m * cy0, m * x1 - m * cx0, m * y1 - m * cy0)
-        up = imageio.resize_rgb(up, (out_w, out_h), box=box)
+        # The source box of the output pixels s*ox0 .. s*ox1 in the computed crop's coordinates.
+        box = (m * (ox0 - cx0), m * (oy0 - cy0), m * (ox1 - cx0), m * (oy1 - cy0))
+        up = imageio.resize_rgb(up, ((ox1 - ox0) * s, (oy1 - oy0) * s), box=box)
+    up = fix_colour(up, photo.rgb[oy0:oy1, ox0:ox1], s, run.colour_fix)
+    out_w, out_h = (x1 - x0) * s, (y1 - y0) * s
+    up = np.ascontiguousarray(up[(y0 - oy0) * s:(y0 - oy0) * s + out_h, (x0 - ox0) * s:(x0 - ox0) * s + out_w])
     alpha = None
     if photo.alpha is not None:  # the alpha of the region, enlarged on the whole-image grid
         full = imageio.upscale_alpha(photo.alpha, output_size_for(width, height, s))
@@ -231,9 +339,38 @@ def save_result(result: UpscaleResult, dest: str | Path, output: OutputOptions, 
     dest = Path(dest)
     bit_depth = output.bit_depth or (16 if result.meta.bit_depth == 16 else 8)
     guarded = protected + ((result.meta.path,) if result.meta.path is not None else ())
-    return imageio.save_image(result.rgb, dest, like=result.meta, fmt=output.fmt, quality=output.quality,
+    fmt = resolve_format(output.fmt, str(result.meta.path) if result.meta.path is not None else None)
+    return imageio.save_image(result.rgb, dest, like=result.meta, fmt=fmt, quality=output.quality,
                               bit_depth=bit_depth, alpha=result.alpha, overwrite=output.overwrite,
                               protected=guarded, notes=result.notes)
+
+
+LOSSLESS_FORMATS = ("PNG", "TIFF")  # what we write losslessly; JPEG and WebP are lossy here
+
+
+def check_reopenable(saved: Path) -> None:
+    """Raise the :func:`reopen_saved` error at once (no file read) when ``saved`` is not a lossless copy."""
+    from sinsr_gui.errors import Remedy, UserError
+
+    try:
+        fmt = imageio.normalize_format(saved.suffix.lstrip("."))
+    except ValueError:
+        fmt = ""
+    if fmt not in LOSSLESS_FORMATS:
+        raise UserError(f"This result is no longer in memory and its saved copy ({saved.name}) is a {fmt or 'lossy'} "
+                        "file; saving that again would lose quality.", Remedy("upscale_again"))
+
+
+def reopen_saved(result: UpscaleResult, saved: Path) -> UpscaleResult:
+    """The pixels of a result that was saved and then released from memory (batches do that), for another save.
+
+    Only from a lossless copy (PNG, TIFF): a JPEG or WebP of the result already lost detail, and encoding it
+    again would lose more, so that raises a :class:`UserError` whose remedy is to upscale the photo again.
+    The metadata stays the source photo's, not the saved file's.
+    """
+    check_reopenable(saved)
+    again = imageio.read_image(saved)
+    return dataclasses.replace(result, rgb=again.rgb, alpha=again.alpha, notes=list(result.notes))
 
 
 @dataclass

@@ -46,7 +46,7 @@ def create_application(argv: list[str]):
     from PySide6.QtCore import QCoreApplication
     from PySide6.QtWidgets import QApplication
 
-    from sinsr_gui.qt.main_window import app_icon
+    from sinsr_gui.qt.dialogs import app_icon
 
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "sinsr-gui", *argv])
     QCoreApplication.setApplicationName("SinSR Upscaler")

@@ -383,6 +383,7 @@ class CompareView(QWidget):
         self._before: _TilePyramid | None = None
         self._after: _TilePyramid | None = None
         self._previews: list[tuple[_TilePyramid, QRect]] = []
+        self._labels = ("Before", "After")  # what each side shows, e.g. "Before (bicubic x4)", "B: SinSR v1"
         self._out_size = QSize()  # output image size; empty means the empty state
         self._zoom = 1.0
         self._fit_mode = False  # re-fit on resize until the user picks a zoom
@@ -444,6 +445,15 @@ class CompareView(QWidget):
         self._set_output_size(out)
         self._refresh()
         self.zoom_to_fit()
+
+    def set_labels(self, before: str, after: str) -> None:
+        """Name the two sides (the captions in the view): what "before" is and which result "after" is."""
+        self._labels = (before, after)
+        for view in self._views():
+            view.viewport().update()
+
+    def labels(self) -> tuple[str, str]:
+        return self._labels
 
     def set_after(self, after: QImage | None) -> None:
         """Show (or with None, drop) the processed result; removes any preview patches.
@@ -994,23 +1004,24 @@ class CompareView(QWidget):
                 self._paint_empty_hint(painter, area, view)
         else:
             image = self._image_view_rect(view).intersected(area)
-            after_label = "After" if self._after is not None else "Preview"
+            before_label = self._labels[0]
+            after_label = self._labels[1] if self._after is not None else "Preview"
             if view is self._secondary:
                 if self._flipped:
-                    label = "Before"
+                    label = before_label
                 elif self._has_after_side():
                     label = after_label
                 else:
                     label = "Not processed yet"
                 self._paint_caption(painter, view, label, image, right=False)
             elif self._flipped or self._mode is CompareMode.SIDE_BY_SIDE:
-                self._paint_caption(painter, view, "Before", image, right=False)
+                self._paint_caption(painter, view, before_label, image, right=False)
             elif self._divider_shown():
                 x, _, _ = self._divider_line()
                 left = QRectF(image.left(), image.top(), min(x, image.right()) - image.left(), image.height())
                 right = QRectF(max(x, image.left()), image.top(), image.right() - max(x, image.left()),
                                image.height())
-                self._paint_caption(painter, view, "Before", left, right=False)
+                self._paint_caption(painter, view, before_label, left, right=False)
                 self._paint_caption(painter, view, after_label, right, right=True)
                 self._paint_divider(painter)
         painter.restore()

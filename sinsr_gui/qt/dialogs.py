@@ -16,12 +16,15 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Qt, QUrl, Signal, qVersion
-from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
+from PySide6.QtCore import QEvent, QObject, Qt, QUrl, Signal, qVersion
+from PySide6.QtGui import QAction, QDesktopServices, QIcon, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QDialog,
     QDialogButtonBox,
+    QFileDialog,
     QHeaderView,
     QMessageBox,
     QTableWidget,
@@ -33,6 +36,9 @@ from PySide6.QtWidgets import (
 
 from sinsr_gui import __version__, paths
 
+if TYPE_CHECKING:
+    from sinsr_gui.engine.descriptor import ModelDescriptor
+
 log = logging.getLogger(__name__)
 
 APP_TITLE = "SinSR Upscaler"
@@ -43,9 +49,16 @@ LICENCES_HTML = """
 CC BY-NC-SA 4.0</a>: non-commercial use only, with attribution; adaptations shared alike.</p>
 <p><b>VQ-f4 autoencoder / ResShift</b> (Yue et al.): <a href="https://github.com/zsyOAOA/ResShift/blob/master/LICENSE">
 S-Lab License 1.0</a>: non-commercial use only.</p>
-<p>Images you make with the SinSR model are for non-commercial use. The built-in compact model is the
-project's own (see its model card below).</p>
+<p>Images you make with the SinSR model are for non-commercial use. The built-in models (Photo, Faithful) are
+the project's own (see their model cards).</p>
 """
+
+
+def app_icon() -> QIcon:
+    icon = QIcon()
+    for png in sorted(paths.resource_path("icons").glob("sinsr-gui-*.png")):
+        icon.addFile(str(png))
+    return icon
 
 
 # ------------------------------------------------------------------------------------------ questions
@@ -81,6 +94,28 @@ def show_error(parent: QWidget | None, message: str, title: str = "Something wen
         open_folder(paths.log_dir())
 
 
+SAVE_FORMATS = {"PNG": "PNG image (*.png)", "JPEG": "JPEG image (*.jpg *.jpeg)", "WEBP": "WebP image (*.webp)",
+                "TIFF": "TIFF image (*.tif *.tiff)"}
+
+
+def ask_save_path(parent: QWidget | None, suggested: Path, fmt: str) -> tuple[Path, str] | None:
+    """"Save as": the file and format chosen (the suffix typed wins over the filter), or None. The dialog
+    itself asks before replacing a file."""
+    from sinsr_gui.engine.imageio import OUTPUT_SUFFIXES, normalize_format
+
+    name, chosen = QFileDialog.getSaveFileName(parent, "Save result as", str(suggested),
+                                               ";;".join(SAVE_FORMATS.values()), SAVE_FORMATS[fmt])
+    if not name:
+        return None
+    dest = Path(name)
+    fmt = next((f for f, label in SAVE_FORMATS.items() if label == chosen), fmt)
+    try:
+        fmt = normalize_format(dest.suffix) if dest.suffix else fmt
+    except ValueError:
+        dest = dest.with_suffix(OUTPUT_SUFFIXES[fmt])
+    return dest, fmt
+
+
 def open_folder(folder: Path) -> bool:
     return QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
@@ -103,21 +138,18 @@ def versions() -> dict[str, str]:
 
 
 class AboutDialog(QDialog):
-    def __init__(self, device: str, model: str, model_card: dict | None, parent: QWidget | None = None) -> None:
+    """Versions, the device, and the model in use (``descriptor``: its name, purpose and licence)."""
+
+    def __init__(self, device: str, model: str, descriptor: ModelDescriptor | None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"About {APP_TITLE}")
         rows = "".join(f"<tr><td>{html.escape(k)}</td><td>&nbsp;{html.escape(v)}</td></tr>"
                        for k, v in {**versions(), "Device": device, "Model": model}.items())
         card = ""
-        if model_card:
-            licence = model_card.get("licence") or {}
-            weights = licence.get("weights", "") if isinstance(licence, dict) else str(licence)
-            training = model_card.get("training") or {}
-            datasets = ", ".join(str(d.get("name", "")) for d in training.get("datasets", []) if isinstance(d, dict))
-            card = (f"<p><b>Built-in model: {html.escape(str(model_card.get('display_name', 'Compact')))}</b>. "
-                    f"{html.escape(str(model_card.get('description', '')))} Weights licence: "
-                    f"{html.escape(str(weights))}" + (f" Trained on: {html.escape(datasets)}." if datasets else "")
-                    + "</p>")
+        if descriptor is not None:
+            card = (f"<p><b>{html.escape(descriptor.display_name)}</b>: {html.escape(descriptor.summary)} "
+                    f"Licence: {html.escape(descriptor.licence)}.</p>")
         text = QTextBrowser()
         text.setOpenExternalLinks(True)
         text.setHtml(f"<h2>{APP_TITLE}</h2><p>Makes photos 4× bigger with natural detail, offline, using the "
@@ -128,6 +160,13 @@ class AboutDialog(QDialog):
         layout.addWidget(text)
         layout.addWidget(buttons)
         self.resize(560, 520)
+
+
+VIEW_SHORTCUTS = [  # keys the compare view handles itself (not actions)
+    ("Show the original while held (compare view)", "Space"),
+    ("Zoom in / out (compare view)", "+ / − or mouse wheel"),
+    ("Move around", "Drag with the mouse"),
+]
 
 
 class ShortcutsDialog(QDialog):
@@ -231,3 +270,20 @@ class CrashHandler(QObject):
                 open_folder(paths.log_dir())
         finally:
             self._showing = False
+
+
+_restyling = False
+
+
+def follow_palette_change(event: QEvent) -> None:
+    """Style sheets resolve palette() colours once: re-apply the app's on a light/dark switch so they follow it."""
+    global _restyling
+    if event.type() not in (QEvent.Type.ThemeChange, QEvent.Type.ApplicationPaletteChange) or _restyling:
+        return
+    app = QApplication.instance()
+    if isinstance(app, QApplication) and app.styleSheet():
+        _restyling = True
+        try:
+            app.setStyleSheet(app.styleSheet())
+        finally:
+            _restyling = False

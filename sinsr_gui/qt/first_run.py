@@ -1,13 +1,13 @@
-"""The first-run panel: how to get the SinSR model (download with consent, import, or use the built-in one).
+"""The first-run panel: how to get the SinSR model (download with consent, import), or which built-in model
+to use instead.
 
-A view only: the main window passes in the licence texts and runs the download/import in a worker thread,
-feeding progress back through :meth:`FirstRunPanel.set_progress`.
+A view only: :class:`~sinsr_gui.qt.controllers.weights.WeightsController` runs the download/import and feeds
+progress back through :meth:`FirstRunPanel.set_progress`; the built-in models come from their descriptors.
 """
 
 from __future__ import annotations
 
 import html
-import math
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -24,43 +24,27 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from sinsr_gui.qt.text import format_duration
+from sinsr_gui.weights.store import format_size
+
 WEIGHT_FILE_FILTER = "Model files (*.pth *.pt *.ckpt *.safetensors);;All files (*)"
-
-
-def format_bytes(num: float | None) -> str:
-    if num is None:
-        return "?"
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if num < 1000 or unit == "GB":
-            return f"{num:.0f} {unit}" if unit == "bytes" else f"{num:.1f} {unit}"
-        num /= 1000
-    return "?"
-
-
-def format_duration(seconds: float | None) -> str:
-    """'about 40 s', 'about 3 min', 'about 1 h 20 min': rounded, because estimates are not precise."""
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        return "unknown"
-    if seconds < 10:
-        return f"about {max(1, round(seconds))} s"
-    if seconds < 55:
-        return f"about {round(seconds / 5) * 5} s"
-    minutes = max(1, round(seconds / 60))
-    if minutes < 60:
-        return f"about {minutes} min"
-    return f"about {minutes // 60} h {minutes % 60:02d} min"
+# Which built-in model suits what, in one line (each button's tooltip has the model's own summary).
+BUILTIN_HINT = "Photo suits phone and web photos (the default); Faithful suits clean renders, scans and screenshots."
 
 
 class FirstRunPanel(QWidget):
-    """Offers the three ways to get a model; the app stays usable while it is shown."""
+    """Offers the ways to get a model; the app stays usable while it is shown.
+
+    ``builtins``: (kind, display name, summary, installed) of each built-in model, the default first.
+    """
 
     downloadRequested = Signal()
     cancelDownloadRequested = Signal()
     importRequested = Signal(list)  # file paths chosen by the user
-    useCompactRequested = Signal()
+    useBuiltinRequested = Signal(str)  # the kind of the built-in model chosen
 
-    def __init__(self, licences: list[tuple[str, str, str]], *, download_size: str = "about 700 MB",
-                 compact_available: bool = True, parent: QWidget | None = None) -> None:
+    def __init__(self, licences: list[tuple[str, str, str]], builtins: list[tuple[str, str, str, bool]] = (), *,
+                 download_size: str = "about 700 MB", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("firstRunPanel")
         title = QLabel("Choose how to upscale")
@@ -118,10 +102,22 @@ class FirstRunPanel(QWidget):
         self.import_button.setToolTip("Choose SinSR_v1.pth and/or autoencoder_vq_f4.pth on your computer. "
                                       "They are checked and copied into the app's model folder.")
         self.import_button.clicked.connect(self._choose_import)
-        # 3. Carry on with the built-in model.
-        self.compact_button = QPushButton("Use the built-in compact model for now")
-        self.compact_button.clicked.connect(self.useCompactRequested.emit)
-        self.set_compact_available(compact_available)
+        # 3. Carry on with a built-in model.
+        builtin_box = QGroupBox("Or use a built-in model for now")
+        box = QVBoxLayout(builtin_box)
+        hint = QLabel(BUILTIN_HINT)
+        hint.setObjectName("hint")
+        hint.setWordWrap(True)
+        box.addWidget(hint)
+        self.builtin_buttons: dict[str, QPushButton] = {}
+        for kind, name, summary, installed in builtins:
+            button = QPushButton(f"Use {name}")
+            button.setEnabled(installed)
+            button.setToolTip(f"{summary} Fast, offline; SinSR can be downloaded later from the Model menu."
+                              if installed else f"{name} is not part of this build.")
+            button.clicked.connect(lambda _checked=False, k=kind: self.useBuiltinRequested.emit(k))
+            box.addWidget(button)
+            self.builtin_buttons[kind] = button
 
         self.message_label = QLabel()
         self.message_label.setWordWrap(True)
@@ -134,7 +130,7 @@ class FirstRunPanel(QWidget):
         layout.addWidget(intro)
         layout.addWidget(download_box)
         layout.addWidget(self.import_button)
-        layout.addWidget(self.compact_button)
+        layout.addWidget(builtin_box)
         layout.addWidget(self.message_label)
         layout.addStretch(1)
         scroll = QScrollArea(self)
@@ -161,23 +157,16 @@ class FirstRunPanel(QWidget):
         if total:
             self.progress_bar.setRange(0, 1000)
             self.progress_bar.setValue(round(1000 * done / total))
-            amount = f"{format_bytes(done)} of {format_bytes(total)}"
+            amount = f"{format_size(done)} of {format_size(total)}"
         else:
             self.progress_bar.setRange(0, 0)  # size unknown: busy indicator
-            amount = format_bytes(done)
+            amount = format_size(done)
         left = f" · {format_duration(eta)} left" if eta is not None else ""
-        self.progress_label.setText(f"{label}: {amount} · {format_bytes(rate)}/s{left}")
+        self.progress_label.setText(f"{label}: {amount} · {format_size(round(rate))}/s{left}")
 
     def set_message(self, text: str) -> None:
         self.message_label.setText(text)
         self.message_label.setVisible(bool(text))
-
-    def set_compact_available(self, available: bool) -> None:
-        self.compact_button.setEnabled(available)
-        self.compact_button.setToolTip(
-            "Start now with the model that comes with the app: fast, works offline, a little less detailed. "
-            "You can download SinSR later from the Model menu." if available else
-            "The built-in model is not part of this build.")
 
     def is_downloading(self) -> bool:
         return self._downloading

@@ -1,6 +1,6 @@
-"""The main window: the controller. It owns the queue of photos and the settings, wires the views (queue,
-compare view, settings, first-run panel) together, and runs all engine work in workers so the window never
-freezes.
+"""The main window: the composition root. It builds the views (queue, compare view, settings, first-run
+panel, status bar), the Qt-free queue and one controller per flow (``sinsr_gui.qt.controllers``), wires
+their signals together, holds the table of what each action does, and decides when the window may close.
 
 Where results go: a result stays in memory until it is saved (Ctrl+S, Save all), except that runs over
 several photos save each result as soon as it is ready (the "Save automatically" setting). Nothing is ever
@@ -9,146 +9,111 @@ written over an input, and closing with unsaved results asks first.
 
 from __future__ import annotations
 
-import base64
-import datetime as _dt
 import functools
-import time
+import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QEvent, Qt, QThread, QTimer, Slot
-from PySide6.QtGui import (
-    QCloseEvent,
-    QDragEnterEvent,
-    QDropEvent,
-    QImage,
-)
-from PySide6.QtWidgets import (
-    QApplication,
-    QDockWidget,
-    QFileDialog,
-    QLabel,
-    QMainWindow,
-    QProgressBar,
-    QToolButton,
-    QWidget,
-)
+from PySide6.QtCore import QEvent, QRect, Qt, QTimer
+from PySide6.QtGui import QCloseEvent, QImage
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QWidget
 
 from sinsr_gui import paths
+from sinsr_gui.engine.imageio.formats import normalize_format
 from sinsr_gui.qt import dialogs
+from sinsr_gui.qt.actions import WindowActions
 from sinsr_gui.qt.compare_view import CompareMode, CompareView
-from sinsr_gui.qt.first_run import FirstRunPanel, format_duration
+from sinsr_gui.qt.controllers.community import CommunityController
+from sinsr_gui.qt.controllers.comparison import Comparison
+from sinsr_gui.qt.controllers.display import DisplayController, Shown
+from sinsr_gui.qt.controllers.preview import PreviewController
+from sinsr_gui.qt.controllers.run import RunController
+from sinsr_gui.qt.controllers.save import SaveController
+from sinsr_gui.qt.controllers.settings import SettingsController
+from sinsr_gui.qt.controllers.thumbnails import ThumbnailController
+from sinsr_gui.qt.controllers.weights import WeightsController, licences
+from sinsr_gui.qt.dialogs import app_icon
+from sinsr_gui.qt.first_run import FirstRunPanel
+from sinsr_gui.qt.intake import IMAGE_FILTER, PhotoIntake, pictures_folder
+from sinsr_gui.qt.messages import GET_MODEL
+from sinsr_gui.qt.model_status import ModelStatus
 from sinsr_gui.qt.queue_panel import QueuePanel
 from sinsr_gui.qt.settings_panel import SettingsPanel
-from sinsr_gui.qt.window_actions import ActionsMixin
-from sinsr_gui.qt.window_common import (
-    _IMAGE_FIELDS,
-    _MODEL_FIELDS,
-    APP_TITLE,
-    IMAGE_FILTER_SUFFIXES,
-    Job,
-    _affects_every_photo,
-    _clock,
-    _count,
-    _local_files,
-    app_icon,
-    log,
-    model_request_for,
-)
-from sinsr_gui.qt.window_preview import PreviewMixin
-from sinsr_gui.qt.window_saving import SavingMixin
-from sinsr_gui.qt.window_weights import WeightsMixin
-from sinsr_gui.qt.worker import (
-    JobOutcome,
-    LoadOutcome,
-    ModelInfo,
-    Thumbnail,
-    Worker,
-    load_task,
-    start_in_thread,
-    thumbnail_task,
-    upscale_task,
-)
-from sinsr_gui.settings import USER_FIELDS, Settings, load_settings, reset_to_defaults, save_settings
+from sinsr_gui.qt.status_area import StatusArea
+from sinsr_gui.qt.text import count
+from sinsr_gui.queue import RETRYABLE, PhotoQueue
+from sinsr_gui.settings import Settings, load_settings
 
-__all__ = ["MainWindow", "app_icon", "model_request_for"]
+log = logging.getLogger(__name__)
+APP_TITLE = dialogs.APP_TITLE
 
 
-class MainWindow(ActionsMixin, PreviewMixin, SavingMixin, WeightsMixin, QMainWindow):
-    """The app window. ``settings`` defaults to the saved ones, ``cache`` to a new ModelCache and ``registry``
-    (where weights are downloaded from) to the default one; tests pass their own."""
+class MainWindow(QMainWindow):
+    """The app window. ``settings`` defaults to the saved ones, ``cache`` to a new ModelCache, ``photos`` to a
+    new PhotoCache and ``registry`` (where weights are downloaded from) to the default one; tests pass theirs."""
 
-    def __init__(self, settings: Settings | None = None, *, cache: Any = None, registry: Any = None,
-                 persist: bool = True) -> None:
+    def __init__(self, settings: Settings | None = None, *, cache: Any = None, photos: Any = None,
+                 registry: Any = None, persist: bool = True) -> None:
         super().__init__()
-        from sinsr_gui.engine.models import ModelCache
-        from sinsr_gui.weights.registry import DEFAULT_REGISTRY
+        from sinsr_gui.engine.models import ModelCache, builtin
+        from sinsr_gui.engine.photo import PhotoCache
+        from sinsr_gui.weights.registry import APP_REGISTRY
 
-        self.registry = registry if registry is not None else DEFAULT_REGISTRY
-
-        self.settings = settings.copy() if settings is not None else load_settings()
+        self.settings = settings.copy() if settings is not None else load_settings()  # shared, changed in place
         self.cache = cache if cache is not None else ModelCache()
-        self._persist = persist  # tests turn writing settings.json off where it does not matter
-        self.jobs: dict[int, Job] = {}
-        self._next_id = 1
-        self._runs: list[tuple[Worker, QThread]] = []
-        self._job_worker: Worker | None = None
-        self._job_id: int | None = None
-        self._preview_worker: Worker | None = None
-        self._save_worker: Worker | None = None
-        self._weights_worker: Worker | None = None
-        self._processing = False
-        self._batch = False
-        self._batch_counts = {"done": 0, "failed": 0}
-        self._tiles: tuple[int, int] = (0, 0)
-        self._tiles_started: float | None = None
-        self._job_started: float | None = None
+        self.photos = photos if photos is not None else PhotoCache()
+        self.registry = registry if registry is not None else APP_REGISTRY  # SinSR's files and community downloads
+        self.queue = PhotoQueue(pictures_folder())
+        self.model_status = ModelStatus(self.settings, self)
         self._current_id = -1
-        self._current: LoadOutcome | None = None
-        self._load_token = 0
-        self._preview_token = 0
-        self._model_info: ModelInfo | None = None
-        self._last_saved_folder: Path | None = None
-        self._close_confirmed = False
-        self._close_pending = False
-        self._restyling = False
-        self._shutting_down = False
+        self._run_after_preview = False
+        self._close_confirmed = self._close_pending = False
 
         self.setWindowTitle(f"{APP_TITLE}[*]")
-        icon = app_icon()
-        if not icon.isNull():
+        if not (icon := app_icon()).isNull():
             self.setWindowIcon(icon)
-        self.setAcceptDrops(True)
         self.resize(1280, 820)
+        self.intake = PhotoIntake(self)  # drops anywhere on the window, and pastes
 
-        self.compare_view = CompareView(self, mode=CompareMode(self.settings.compare_mode))
-        self.compare_view.set_flip_key(Qt.Key.Key_Space)
+        # Views.
+        self.compare_view = CompareView(self, mode=CompareMode(self.settings.compare_mode), flip_key=Qt.Key.Key_Space)
         self.setCentralWidget(self.compare_view)
-
         self.queue_panel = QueuePanel()
         self.queue_dock = self._dock("Photos", "queueDock", self.queue_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.settings_panel = SettingsPanel(self.settings, self._model_choices(), self._device_choices())
+        from sinsr_gui.engine.devices import available_devices
+
+        self.settings_panel = SettingsPanel(self.settings, self.model_status.picker(),
+                                            [("auto", "Automatic (fastest available)"), *available_devices()])
         self.settings_dock = self._dock("Settings", "settingsDock", self.settings_panel,
                                         Qt.DockWidgetArea.RightDockWidgetArea)
-        store = self._store()
-        self.first_run_panel = FirstRunPanel(self._licences(store), compact_available=self._compact_available())
+        installed = dict(self.model_status.choices())
+        self.first_run_panel = FirstRunPanel(licences(self.registry), [
+            (d.kind, d.display_name, d.summary, installed.get(d, False)) for d in (builtin.PHOTO, builtin.FAITHFUL)])
         self.first_run_dock = self._dock("Get the SinSR model", "firstRunDock", self.first_run_panel,
                                          Qt.DockWidgetArea.RightDockWidgetArea)
-        # One right-hand column: on a first launch the model choice is the tab in front.
-        self.tabifyDockWidget(self.settings_dock, self.first_run_dock)
+        self.tabifyDockWidget(self.settings_dock, self.first_run_dock)  # on a first launch, the model choice in front
         self.resizeDocks([self.queue_dock, self.settings_dock], [240, 360], Qt.Orientation.Horizontal)
+        self.status = StatusArea(self.statusBar(), self.cancel)
 
-        self._build_status_bar()
-        self._build_actions()
-        self._connect_views()
+        # Controllers: one per flow, each with its own worker slot (the settings need none).
+        self.preferences = SettingsController(self.settings, self.settings_panel, persist=persist, parent=self)
+        self.thumbnails = ThumbnailController(self.photos, self)
+        self.display = DisplayController(self.photos, self,
+                                         view=lambda: (self.settings.scale, self.settings.before_view))
+        self.comparison = Comparison(self.compare_view, self.queue, self.display, self.preferences, self)
+        self.runner = RunController(self.queue, self.settings, self.model_status, self.cache, self.photos, self)
+        self.previewer = PreviewController(self.settings, self.model_status, self.cache, self)
+        self.saver = SaveController(self.queue, self.settings, self)
+        self.weights = WeightsController(self.first_run_panel, self.settings, self.registry, self)
+        self.community = CommunityController(self.settings, self.registry, functools.partial(dialogs.ask, self),
+                                             self)
+        self.slots = [c.slot for c in (self.thumbnails, self.display, self.runner, self.previewer, self.saver,
+                                       self.weights, self.community)]
 
-        self._settings_timer = QTimer(self, singleShot=True, interval=400)
-        self._settings_timer.timeout.connect(self.save_settings_now)
-        self._tick_timer = QTimer(self, interval=1000)
-        self._tick_timer.timeout.connect(self._update_progress_text)
-
-        self._restore_layout()
-        self._update_first_run(store)
+        self.commands = self._build_actions()
+        self._connect()
+        self.preferences.restore_layout(self)
+        self._update_first_run()
         self._update_model_label()
         self._update_actions()
         self._update_title()
@@ -164,106 +129,118 @@ class MainWindow(ActionsMixin, PreviewMixin, SavingMixin, WeightsMixin, QMainWin
         self.addDockWidget(area, dock)
         return dock
 
-    def _build_status_bar(self) -> None:
-        bar = self.statusBar()
-        self.progress_label = QLabel()
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setMaximumWidth(220)
-        self.progress_bar.setTextVisible(False)
-        self.cancel_button = QToolButton()
-        self.cancel_button.setText("Cancel")
-        self.cancel_button.setToolTip("Stop upscaling (Esc). The photo can be retried later.")
-        self.cancel_button.clicked.connect(self.cancel)
-        self.model_label = QLabel()
-        self.model_label.setToolTip("The model, device and precision in use (change them in Settings).")
-        self.zoom_label = QLabel()
-        self.zoom_label.setToolTip("Zoom of the comparison (Ctrl+0 fits the window, Ctrl+1 is 100 %).")
-        self.pixel_label = QLabel()
-        self.pixel_label.setToolTip("The pixel under the mouse, in the result and in the original.")
-        for w in (self.progress_label, self.progress_bar, self.cancel_button):
-            bar.addPermanentWidget(w)
-            w.setVisible(False)
-        bar.addPermanentWidget(self.model_label)
-        bar.addPermanentWidget(self.pixel_label)
-        bar.addPermanentWidget(self.zoom_label)
+    def _build_actions(self) -> WindowActions:
+        cv, queue = self.compare_view, self.queue_panel
+        handlers = {
+            "open": self.open_files, "open_folder": self.open_folder, "paste": self.intake.paste,
+            "save": self.save_current, "save_as": self.save_as, "save_all": self.saver.save_all,
+            "open_output": self.open_output_folder, "quit": self.close,
+            "upscale": self.start_processing, "preview": self.preview, "preview_region": self.preview_region,
+            "cancel": self.cancel, "retry": self.retry_selected, "remove": self.remove_selected,
+            "move_up": lambda: queue.move_selected(-1), "move_down": lambda: queue.move_selected(1),
+            "split": lambda _on: self.set_compare_mode(CompareMode.SPLIT),
+            "side": lambda _on: self.set_compare_mode(CompareMode.SIDE_BY_SIDE),
+            "compare_previous": self.comparison.set_against_previous,
+            "swap_results": lambda: self.comparison.keep_previous(self._current_id),
+            "before_original": lambda on: self.comparison.set_before_original(on, self._current_id),
+            "zoom_in": cv.zoom_in, "zoom_out": cv.zoom_out, "zoom_fit": cv.zoom_to_fit, "zoom_actual": cv.zoom_actual,
+            "full_screen": lambda on: self.showFullScreen() if on else self.showNormal(),
+            "get_model": self.show_first_run, "reset": self.reset_settings, "shortcuts": self.show_shortcuts,
+            "import_model": lambda: self.community.choose_and_import(self),
+            "get_realesrgan": lambda: self.community.download("realesrgan_x4plus"),
+            "get_realesr_general": lambda: self.community.download("realesr_general_x4v3"),
+            "log": lambda: dialogs.open_folder(paths.log_dir()), "about": self.show_about,
+        }
+        queue_toggle, settings_toggle = self.queue_dock.toggleViewAction(), self.settings_dock.toggleViewAction()
+        queue_toggle.setShortcut("F7")
+        settings_toggle.setShortcut("F8")
+        actions = WindowActions(self, handlers, queue, {"queue_dock": queue_toggle, "settings_dock": settings_toggle})
+        (actions.split if cv.mode() is CompareMode.SPLIT else actions.side).setChecked(True)
+        actions.before_original.setChecked(self.settings.before_view == "original")
+        return actions
 
-
-    def _connect_views(self) -> None:
-        q = self.queue_panel
+    def _connect(self) -> None:
+        q, cv, say = self.queue_panel, self.compare_view, self.status.say
+        self.intake.photosGiven.connect(lambda files, pasted: self.add_paths(files, pasted=pasted))
+        self.intake.message.connect(say)
+        self.intake.error.connect(lambda message: dialogs.show_error(self, message))
         q.addRequested.connect(self.open_files)
         q.removeRequested.connect(self.remove_jobs)
         q.retryRequested.connect(self.retry_jobs)
         q.currentItemChanged.connect(self._on_current_changed)
         q.orderChanged.connect(self._on_order_changed)
         q.list.itemSelectionChanged.connect(self._update_actions)
-        cv = self.compare_view
-        cv.zoomChanged.connect(self._on_zoom_changed)
+        cv.zoomChanged.connect(lambda zoom: self.status.zoom_label.setText(f"{zoom * 100:.0f} %"))
         cv.cursorPixelChanged.connect(self._on_cursor_pixel)
-        cv.regionSelected.connect(self._on_region_selected)
-        self.settings_panel.settingsChanged.connect(self._on_settings_changed)
+        cv.regionSelected.connect(self.preview)
         self.settings_panel.resetRequested.connect(self.reset_settings)
-        fr = self.first_run_panel
-        fr.downloadRequested.connect(self.start_download)
-        fr.cancelDownloadRequested.connect(self.cancel_download)
-        fr.importRequested.connect(self.import_weights)
-        fr.useCompactRequested.connect(self.use_compact)
+        self.preferences.modelChanged.connect(self._on_model_setting_changed)
+        self.preferences.pixelsChanged.connect(self.compare_view.clear_preview)
+        self.preferences.scaleChanged.connect(self._on_scale_changed)
+        self.preferences.changed.connect(self._update_model_label)
+        self.first_run_panel.useBuiltinRequested.connect(self.use_builtin)
+        self.model_status.changed.connect(self._update_model_label)
+        self.model_status.notice.connect(say)
 
-    def _restore_layout(self) -> None:
-        s = self.settings
-        try:
-            if s.window_geometry:
-                self.restoreGeometry(QByteArray(base64.b64decode(s.window_geometry)))
-            if s.window_state:
-                self.restoreState(QByteArray(base64.b64decode(s.window_state)))
-        except (ValueError, TypeError):
-            log.info("ignoring an unreadable saved window layout")
+        self.thumbnails.ready.connect(self._on_thumbnail)
+        self.thumbnails.unreadable.connect(self._on_unreadable)
+        self.display.shown.connect(self._on_shown)
+        self.display.failed.connect(self._on_display_failed)
+        self.comparison.changed.connect(self._update_actions)
+        self.comparison.jobChanged.connect(self._refresh_job)
+        self.comparison.message.connect(say)
+        for controller in (self.runner, self.saver):
+            controller.jobChanged.connect(self._refresh_job)
+        for controller in (self.runner, self.previewer, self.saver):
+            controller.message.connect(say)
+            controller.busyChanged.connect(self._on_work_changed)
+        for controller in (self.runner, self.previewer):
+            controller.progressChanged.connect(self.status.show_progress)
+            controller.error.connect(lambda message, title: dialogs.show_error(self, message, title))
+        self.runner.resultReady.connect(self._on_result)
+        self.runner.measured.connect(self.preferences.schedule_save)
+        self.previewer.ready.connect(self._on_preview_ready)
+        self.saver.failed.connect(self._on_save_failed)
+        self.saver.upscaleAgainOffered.connect(self._offer_upscale_again)
+        self.saver.done.connect(self._on_save_done)
+        self.weights.installed.connect(self._on_weights_installed)
+        self.community.installed.connect(lambda _choice, text: self._on_weights_installed(text))
+        self.community.imported.connect(self._on_weights_installed)
+        self.community.message.connect(say)
+        self.community.error.connect(lambda message, title: dialogs.show_error(self, message, title))
+        for slot in self.slots:
+            slot.idle.connect(self._close_when_idle)
 
     # ======================================================================================== the queue
     def add_paths(self, raw_paths: list[str | Path], *, pasted: bool = False) -> int:
         """Add files, or the photos inside folders, to the queue; returns how many were added."""
-        from sinsr_gui.engine.imageio import find_images
-
-        existing = [Path(p) for p in raw_paths if Path(p).exists()]
-        missing = [Path(p) for p in raw_paths if not Path(p).exists()]
-        known = {j.path.resolve() for j in self.jobs.values()}
-        added: list[Job] = []
-        for file, root in find_images(existing):
-            if file.resolve() in known:
-                continue
-            known.add(file.resolve())
-            job = Job(self._next_id, file, root, pasted=pasted)
-            self._next_id += 1
-            self.jobs[job.id] = job
-            self.queue_panel.add_item(job.id, file.name, str(file))
-            added.append(job)
+        added, missing = self.queue.add(raw_paths, pasted=pasted)
+        for job in added:
+            self.queue_panel.add_item(job.id, job.path.name, str(job.path))
         if added:
-            self._start_worker(Worker(functools.partial(thumbnail_task, items=[(j.id, j.path) for j in added]),
-                                      name="thumbnails"), yielded=self._on_thumbnail)
-            self.statusBar().showMessage(f"Added {_count(len(added), 'photo')}. Press Ctrl+Return to upscale, "
-                                         "or P to preview the part in view.", 8000)
+            self.thumbnails.add([(j.id, j.path) for j in added])
+            self.status.say(f"Added {count(len(added), 'photo')}. Ctrl+Return upscales; P previews the part in view.")
         elif missing:
-            self.statusBar().showMessage(f'"{missing[0]}" does not exist; check it was not moved or renamed.', 8000)
+            self.status.say(f'"{missing[0].name}" does not exist.', f'"{missing[0]}" does not exist; check it was '
+                            "not moved or renamed.")
         elif raw_paths:
-            self.statusBar().showMessage("No new photos there (they may already be in the queue).", 6000)
-        if missing and added:
-            log.info("not found: %s", missing)
-        if self._processing and added:
-            self._start_next()
+            self.status.say("No new photos there (they may already be in the queue).")
         self._update_actions()
         return len(added)
 
     def remove_jobs(self, ids: list[int]) -> None:
-        ids = [i for i in ids if i in self.jobs]
-        unsaved = [i for i in ids if self.jobs[i].unsaved]
+        ids = [i for i in ids if i in self.queue]
+        unsaved = [i for i in ids if self.queue.get(i).unsaved]
         if unsaved:
             what = "1 photo has a result that is" if len(unsaved) == 1 else f"{len(unsaved)} photos have results that are"
             if not dialogs.ask(self, "Remove unsaved results?", f"{what} not saved yet. Remove anyway?",
                                yes="Remove", no="Keep"):
                 return
         for i in ids:
-            if i == self._job_id and self._job_worker is not None:
-                self._job_worker.cancel()  # its outcome is dropped when it arrives
-            self.jobs.pop(i, None)
+            self.runner.forget(i)
+        for job in self.queue.remove(ids):
+            self.photos.forget(job.path)
+        self.thumbnails.forget(ids)
         self.queue_panel.remove_items(ids)
         if self._current_id in ids:
             self._on_current_changed(self.queue_panel.current_id())
@@ -274,526 +251,301 @@ class MainWindow(ActionsMixin, PreviewMixin, SavingMixin, WeightsMixin, QMainWin
         self.remove_jobs(self.queue_panel.selected_ids())
 
     def retry_jobs(self, ids: list[int]) -> None:
-        retry = [self.jobs[i] for i in ids if i in self.jobs and self.jobs[i].state in ("failed", "cancelled", "done")]
-        if not retry:
+        jobs = [self.queue.get(i) for i in ids if i in self.queue and self.queue.get(i).state in RETRYABLE]
+        if not jobs:
             return
-        unsaved = [j for j in retry if j.unsaved]
-        if unsaved and not dialogs.ask(self, "Replace unsaved results?",
-                                       "Upscaling again replaces results that are not saved yet.",
-                                       yes="Upscale again", no="Keep"):
+        # The latest result is kept for comparing (A/B); only an older, unsaved one would be lost.
+        if self.queue.retry_drops_unsaved([j.id for j in jobs]) and not dialogs.ask(
+                self, "Replace unsaved results?", "Upscaling again drops earlier results that are not saved yet.",
+                yes="Upscale again", no="Keep"):
             return
-        for job in retry:
-            job.state, job.message, job.result, job.saved_path = "waiting", "", None, None
-            self.queue_panel.set_state(job.id, "waiting")
-            if job.id == self._current_id and self._current is not None:
-                self._current.after = None
-                self.compare_view.set_after(None)
-        self._update_title()
+        for job in self.queue.retry([j.id for j in jobs]):
+            self._refresh_job(job.id)
+            if job.id == self._current_id:
+                self.display.show(job)  # the kept result becomes the one to compare with
         self.start_processing()
 
     def retry_selected(self) -> None:
         self.retry_jobs(self.queue_panel.selected_ids() or [self._current_id])
 
-    def _ordered_jobs(self) -> list[Job]:
-        """Jobs in queue order (the order the user sees, and may drag to change)."""
-        return [self.jobs[i] for i in self.queue_panel.item_ids() if i in self.jobs]
+    def _on_order_changed(self, ids: list[int]) -> None:
+        self.queue.reorder(ids)
+        self.status.say("Queue order changed: photos are upscaled from the top.")
 
-    def _on_order_changed(self, _ids: list[int]) -> None:
-        self.statusBar().showMessage("Queue order changed: photos are upscaled from the top.", 4000)
+    def _refresh_job(self, job_id: int, label: str = "") -> None:
+        """Show a job's state and reason; the actions follow at once (e.g. Save, the moment a result arrives)."""
+        job = self.queue.get(job_id)
+        if job is not None:
+            self.queue_panel.show_job(job, label=label)
+            self._update_actions()
+            self._update_title()
 
-    def _on_thumbnail(self, thumb: Thumbnail) -> None:
-        job = self.jobs.get(thumb.job_id)
-        if job is None:
-            return
-        if thumb.image is not None:
-            self.queue_panel.set_thumbnail(job.id, thumb.image)
-        if thumb.size is not None:
-            job.size = thumb.size
-            self.queue_panel.set_size_text(job.id, f"{thumb.size[0]} × {thumb.size[1]}")
+    def _on_thumbnail(self, job_id: int, image: QImage, size: tuple[int, int]) -> None:
+        job = self.queue.get(job_id)
+        if job is not None:
+            job.size = job.size or size
+            self.queue_panel.set_thumbnail(job_id, image)
+            self.queue_panel.show_job(job)
+
+    def _on_unreadable(self, job_id: int, message: str) -> None:
+        job = self.queue.get(job_id)
+        if job is not None and job.state == "waiting":  # it cannot be upscaled either: say so now
+            job.state, job.message = "failed", message
+            self._refresh_job(job_id, label="Unreadable")
 
     # ============================================================================================ input
     def open_files(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Add photos", self.settings.last_open_dir,
-                                                f"Images ({IMAGE_FILTER_SUFFIXES});;All files (*)")
-        if files:
-            self.settings.last_open_dir = str(Path(files[0]).parent)
-            self._schedule_settings_save()
-            self.add_paths(files)
+        files, _ = QFileDialog.getOpenFileNames(self, "Add photos", self.settings.last_open_dir, IMAGE_FILTER)
+        self._add_chosen(files, str(Path(files[0]).parent) if files else "")
 
     def open_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Add a folder of photos", self.settings.last_open_dir)
-        if folder:
-            self.settings.last_open_dir = folder
-            self._schedule_settings_save()
-            self.add_paths([folder])
+        self._add_chosen([folder] if folder else [], folder)
 
-    def paste(self) -> None:
-        """Clipboard files are added as they are; a bitmap is first saved as a PNG in the cache folder, so it
-        behaves like any other file (thumbnail, retry, metadata-free save)."""
-        mime = QApplication.clipboard().mimeData()
-        files = _local_files(mime)
-        if files:
-            self.add_paths(files)
-            return
-        self._add_image(QApplication.clipboard().image())
+    def _add_chosen(self, paths: list[str], folder: str) -> None:
+        if paths:
+            self.settings.last_open_dir = folder  # the next dialog opens there
+            self.preferences.schedule_save()
+            self.add_paths(paths)
 
-    def _add_image(self, image: QImage) -> None:
-        if image.isNull():
-            self.statusBar().showMessage("The clipboard has no image: copy an image or image files first.", 6000)
-            return
-        folder = paths.cache_dir() / "pasted"
-        folder.mkdir(parents=True, exist_ok=True)
-        stamp = _dt.datetime.now().strftime("%Y-%m-%d %H.%M.%S")
-        target = folder / f"Pasted image {stamp}.png"
-        n = 1
-        while target.exists():
-            target = folder / f"Pasted image {stamp} ({n}).png"
-            n += 1
-        if not image.save(str(target), "PNG"):
-            dialogs.show_error(self, f"Could not keep the pasted image in {folder}; check there is free disk space.")
-            return
-        self.add_paths([target], pasted=True)
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt override)
-        mime = event.mimeData()
-        if _local_files(mime) or mime.hasImage():
-            event.acceptProposedAction()
-
-    def dragMoveEvent(self, event) -> None:  # noqa: N802 (Qt override)
-        event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt override)
-        mime = event.mimeData()
-        files = _local_files(mime)
-        if files:
-            event.acceptProposedAction()
-            self.add_paths(files)
-        elif mime.hasImage():
-            event.acceptProposedAction()
-            self._add_image(QImage(mime.imageData()))
-
-    # ====================================================================================== processing
+    # ============================================================================== upscaling, previews
     def start_processing(self) -> None:
-        """Upscale every waiting photo, in queue order, one at a time."""
-        waiting = [j for j in self._ordered_jobs() if j.state == "waiting"]
-        if not waiting and self._job_worker is None:
-            if not self.jobs:
-                self.statusBar().showMessage("Add photos first: drop them on the window or press Ctrl+O.", 6000)
-            else:
-                self.statusBar().showMessage("Nothing is waiting. To upscale a photo again (after a change of "
-                                             "settings, a failure or a cancel), select it and press Retry "
-                                             "(Ctrl+Shift+R).", 8000)
+        """Upscale every waiting photo; a running preview is stopped first (one model run at a time)."""
+        if self.previewer.busy:
+            self._run_after_preview = True
+            self.previewer.cancel()
             return
-        if not self._processing:
-            self._processing = True
-            self._batch = len(waiting) + (1 if self._job_worker is not None else 0) > 1
-            self._batch_counts = {"done": 0, "failed": 0}
-            estimate = self._estimate_seconds(waiting)
-            what = waiting[0].path.name if len(waiting) == 1 else _count(len(waiting), "photo")
-            when = format_duration(estimate) if estimate is not None else "time known after the first tiles"
-            self.statusBar().showMessage(f"Upscaling {what}: {when}.", 10000)
-        self._start_next()
-
-    def _start_next(self) -> None:
-        if self._job_worker is not None or not self._processing or self._close_pending or self._shutting_down:
-            return
-        if self._preview_worker is not None:
-            self._preview_worker.cancel()  # one model run at a time; this resumes when the preview stops
-            return
-        job = next((j for j in self._ordered_jobs() if j.state == "waiting"), None)
-        if job is None:
-            self._finish_processing()
-            return
-        s = self.settings.copy()
-        save_to = None
-        if s.auto_save == "always" or (s.auto_save == "batch" and self._batch):
-            try:
-                save_to = self._output_path(job, s, s.scale)
-            except ValueError as exc:
-                self.statusBar().showMessage(str(exc), 8000)
-        worker = Worker(functools.partial(upscale_task, cache=self.cache, request=self.model_request(s),
-                                          job_id=job.id, path=job.path, settings=s, save_to=save_to,
-                                          protected=self._inputs()), name=f"upscale {job.path.name}")
-        self._job_worker, self._job_id = worker, job.id
-        job.state = "running"
-        self.queue_panel.set_state(job.id, "running")
-        self._tiles, self._tiles_started, self._job_started = (0, 0), None, time.perf_counter()
-        self._start_worker(worker, progress=self._on_job_progress, yielded=self._on_model_info,
-                           succeeded=self._on_job_succeeded, failed=self._on_job_failed,
-                           finished=self._on_job_finished)
-        self._show_progress(True)
-        self._update_progress_text()
-        self._update_actions()
-
-    def _finish_processing(self) -> None:
-        self._processing = False
-        self._show_progress(False)
-        done, failed = self._batch_counts["done"], self._batch_counts["failed"]
-        if self._batch and (done or failed):
-            unsaved = sum(1 for j in self.jobs.values() if j.unsaved)
-            text = f"Finished: {_count(done, 'photo')} upscaled" + (f", {failed} failed (hover them to see why)"
-                                                                    if failed else "") + "."
-            if unsaved:
-                text += f" {unsaved} not saved yet: Save all (Ctrl+Alt+S)."
-            self.statusBar().showMessage(text, 15000)
-        self._update_actions()
+        self.runner.start()
 
     def cancel(self) -> None:
         """Esc: stop the running upscale (the rest of the queue waits) and any preview."""
         if self.compare_view.is_selecting_region():
             return  # the view handles its own Esc
-        stopped = False
-        if self._job_worker is not None:
-            self._processing = False
-            self._job_worker.cancel()
-            stopped = True
-        if self._preview_worker is not None:
-            self._preview_worker.cancel()
-            stopped = True
-        if stopped:
-            self.progress_label.setText("Stopping after the current tile…")
+        self._run_after_preview = False
+        stopped = [c.cancel() for c in (self.runner, self.previewer)]
+        if any(stopped):
+            self.status.stopping()
 
-    @Slot(int, int)
-    def _on_job_progress(self, done: int, total: int) -> None:
-        if self._tiles_started is None:
-            self._tiles_started = time.perf_counter()  # the model is loaded and the photo read
-        self._tiles = (done, total)
-        self._update_progress_text()
-
-    @Slot(object)
-    def _on_model_info(self, info: object) -> None:
-        if isinstance(info, ModelInfo):
-            self._model_info = info
-            self._update_model_label()
-            if info.notice:
-                self.statusBar().showMessage(info.notice, 12000)
-
-    @Slot(object)
-    def _on_job_succeeded(self, outcome: JobOutcome) -> None:
-        job = self.jobs.get(outcome.job_id)
-        if job is None:
-            return  # removed while it ran
-        job.result, job.state, job.message = outcome, "done", ""
-        job.saved_path = outcome.saved_path
-        self._batch_counts["done"] += 1
-        width, height = outcome.lr_size
-        job.size = job.size or (width, height)
-        self.settings.record_throughput(outcome.model.kind, outcome.model.device, outcome.seconds,
-                                        width * height / 1e6)
-        self._schedule_settings_save()
-        reason = f"Saved as {outcome.saved_path}" if outcome.saved_path else "Not saved yet (Ctrl+S saves it)"
-        if outcome.save_error:
-            reason = f"Not saved: {outcome.save_error}"
-            self.statusBar().showMessage(f"{job.path.name}: {outcome.save_error}", 12000)
-        elif outcome.saved_path is not None:
-            self._last_saved_folder = outcome.saved_path.parent
-        self.queue_panel.set_state(job.id, "done", reason)
-        if job.id == self._current_id:
-            if self._current is not None and self._current.job_id == job.id:
-                self._current.after = outcome.display
-                self.compare_view.set_after(outcome.display)
-            else:
-                self._load_current()  # still opening: reload so the result is included
-        outcome.display = QImage()  # the view holds what it shows; a batch must not keep every QImage
-        if not self._batch:
-            took = format_duration(outcome.seconds).replace("about ", "")
-            self.statusBar().showMessage(f"{job.path.name} upscaled in {took}. Save it with Ctrl+S.", 10000)
-        self._update_title()
-
-    @Slot(str)
-    def _on_job_failed(self, message: str) -> None:
-        worker, job = self._job_worker, self.jobs.get(self._job_id or -1)
-        if job is None or worker is None:
+    def preview(self, region: QRect | None = None) -> None:
+        """Upscale only the part in view (or ``region``, output pixels) and show it in place."""
+        if self.runner.busy or self.previewer.busy:
+            self.status.say("Wait for the current upscale to finish (or press Esc) first.")
             return
-        cancelled = worker.cancelled
-        job.state = "cancelled" if cancelled else "failed"
-        job.message = message
-        self.queue_panel.set_state(job.id, job.state, message)
-        if cancelled:
-            self.statusBar().showMessage(f"Stopped {job.path.name}. Retry (Ctrl+Shift+R) starts it again.", 8000)
+        shown = self._shown()
+        if shown is None:
+            self.status.say("Select a photo first (and wait until it is shown).")
             return
-        self._batch_counts["failed"] += 1
-        if _affects_every_photo(worker.error):
-            # The model or device is unusable: every other photo would fail the same way.
-            self._processing = False
-            dialogs.show_error(self, message, "Cannot upscale")
-        else:
-            self.statusBar().showMessage(f"{job.path.name}: {message}", 15000)
-
-    @Slot()
-    def _on_job_finished(self) -> None:
-        self._job_worker, self._job_id = None, None
+        rect = region if region is not None else self.compare_view.visible_image_rect()
+        scale = self.compare_view.output_size().width() / shown.photo.size[0]
+        self.previewer.start(shown.job_id, shown.photo, rect, scale)
         self._update_actions()
-        if self._processing:
-            self._start_next()
-        else:
-            self._finish_processing()
 
-    def _show_progress(self, visible: bool) -> None:
-        for w in (self.progress_label, self.progress_bar, self.cancel_button):
-            w.setVisible(visible)
-        if visible:
-            self._tick_timer.start()
-        else:
-            self._tick_timer.stop()
-
-    def _update_progress_text(self) -> None:
-        job = self.jobs.get(self._job_id or -1)
-        if job is None:
+    def preview_region(self) -> None:
+        if self._shown() is None:
+            self.status.say("Select a photo first.")
             return
-        done, total = self._tiles
-        now = time.perf_counter()
-        if total:
-            self.progress_bar.setRange(0, total)
-            self.progress_bar.setValue(done)
+        self.compare_view.start_region_selection()
+        self.compare_view.setFocus()
+        self.status.say("Drag a rectangle over the photo to preview it (Esc cancels).")
+
+    def _on_preview_ready(self, job_id: int, patch: QImage, rect: QRect) -> None:
+        if job_id == self._current_id:
+            self.compare_view.set_after_region(patch, rect)
+
+    def _on_result(self, job_id: int, image: QImage) -> None:
+        if job_id != self._current_id:
+            return
+        shown, job = self._shown(), self.queue.get(job_id)
+        if shown is not None:
+            self.compare_view.set_after(image)
+            shown.after, shown.after_label = image, job.result.label
+            self.comparison.result_arrived(shown)
         else:
-            self.progress_bar.setRange(0, 0)  # loading the model / reading: busy indicator
-        elapsed = now - (self._job_started or now)
-        parts = [job.path.name]
-        if self._tiles_started is None:
-            parts.append("loading the model…" if self._model_info is None else "reading the photo…")
-        else:
-            parts.append(f"tile {done} of {total}")
-        parts.append(f"{_clock(elapsed)} elapsed")
-        left = None
-        if done and total and self._tiles_started is not None:
-            left = (now - self._tiles_started) / done * (total - done)
-        elif job.size is not None:
-            left = self._estimate_seconds([job])
-            if left is not None:
-                left = max(0.0, left - (now - (self._tiles_started or now)))
-        if left is not None:
-            parts.append(f"{format_duration(left)} left")
-        waiting = sum(1 for j in self._ordered_jobs() if j.state == "waiting")
-        if waiting:
-            parts.append(f"{waiting} more waiting")
-        self.progress_label.setText(" · ".join(parts))
+            self.display.show(self.queue.get(job_id))  # still opening: reload so the result is included
 
-    def _estimate_seconds(self, jobs: list[Job]) -> float | None:
-        if not jobs or any(j.size is None for j in jobs):
-            return None
-        kind, device = self._expected_kind(), self._expected_device()
-        if kind is None or device is None:
-            return None
-        megapixels = sum(j.size[0] * j.size[1] for j in jobs if j.size) / 1e6
-        return self.settings.estimate_seconds(kind, device, megapixels)
-
-    # ========================================================================================= previews
-
+    def _on_work_changed(self, _busy: bool = False) -> None:
+        if not (self.runner.busy or self.previewer.busy):
+            self.status.set_progress_visible(False)
+            if self._run_after_preview:
+                self._run_after_preview = False
+                self.runner.start()
+        self._update_actions()
 
     # ==================================================================================== the compare view
+    def _shown(self) -> Shown | None:
+        """The current photo, once decoded."""
+        shown = self.display.current
+        return shown if shown is not None and shown.job_id == self._current_id else None
+
     def _on_current_changed(self, job_id: int) -> None:
         self._current_id = job_id
-        self._current = None
-        self._preview_token += 1  # a preview still running belongs to the previous photo
+        self.previewer.invalidate()  # a preview still running belongs to the previous photo
         self.compare_view.clear()
+        self.display.show(self.queue.get(job_id))
         self._update_title()
         self._update_actions()
-        if job_id in self.jobs:
-            self._load_current()
 
-    def _load_current(self) -> None:
-        job = self.jobs.get(self._current_id)
-        if job is None:
+    def _on_shown(self, shown: Shown) -> None:
+        job = self.queue.get(shown.job_id)
+        if job is None or shown.job_id != self._current_id:
             return
-        self._load_token += 1
-        result = job.result
-        worker = Worker(functools.partial(load_task, job_id=job.id, token=self._load_token, path=job.path,
-                                          result_rgb=result.rgb if result else None,
-                                          result_alpha=result.alpha if result else None,
-                                          saved_path=job.saved_path), name="open")
-        self._start_worker(worker, succeeded=self._on_loaded, failed=self._on_load_failed)
-
-    @Slot(object)
-    def _on_loaded(self, outcome: LoadOutcome) -> None:
-        if outcome.token != self._load_token or outcome.job_id != self._current_id:
-            return
-        job = self.jobs.get(outcome.job_id)
-        if job is None:
-            return
-        self._current = outcome
         if job.size is None:
-            job.size = outcome.loaded.size
-            self.queue_panel.set_size_text(job.id, f"{job.size[0]} × {job.size[1]}")
+            job.size = shown.photo.size
+            self.queue_panel.show_job(job)
         scale = job.result.scale if job.result is not None else self.settings.scale
-        self.compare_view.set_images(outcome.before, outcome.after, scale)
+        self.comparison.show(shown, scale)
         self._update_actions()
 
-    @Slot(str)
-    def _on_load_failed(self, message: str) -> None:
-        job = self.jobs.get(self._current_id)
-        if job is None:
-            return
-        self.statusBar().showMessage(f"{job.path.name}: {message}", 12000)
-        if job.state == "waiting":  # it cannot be upscaled either; say so in the queue now
-            job.state, job.message = "failed", message
-            self.queue_panel.set_state(job.id, "failed", message)
+    def _on_display_failed(self, job_id: int, message: str) -> None:
+        if job_id == self._current_id and (job := self.queue.get(job_id)) is not None:
+            self.status.say(f"{job.path.name} cannot be shown.", message)
 
     def set_compare_mode(self, mode: CompareMode) -> None:
         self.compare_view.set_mode(mode)
         self.settings.compare_mode = mode.value
-        (self.split_action if mode is CompareMode.SPLIT else self.side_action).setChecked(True)
-        self._schedule_settings_save()
-
-    def _on_zoom_changed(self, zoom: float) -> None:
-        self.zoom_label.setText(f"{zoom * 100:.0f} %")
+        (self.commands.split if mode is CompareMode.SPLIT else self.commands.side).setChecked(True)
+        self.preferences.schedule_save()
 
     def _on_cursor_pixel(self, x: int, y: int) -> None:
-        if x < 0 or self._current is None:
-            self.pixel_label.setText("")
-            return
-        scale = self.compare_view.output_size().width() / max(1, self._current.before.width())
-        self.pixel_label.setText(f"x {x}, y {y} (original {int(x / scale)}, {int(y / scale)})")
+        shown = self._shown()
+        width = shown.photo.size[0] if shown is not None and x >= 0 else 0
+        self.status.show_pixel(x, y, self.compare_view.output_size().width() / width if width else 0.0)
 
     # ============================================================================================ saving
+    def save_current(self) -> None:
+        self.saver.save(self.queue.get(self._current_id))
 
-
-    # ========================================================================================= settings
-    def model_request(self, settings: Settings | None = None) -> Any:
-        return model_request_for(settings or self.settings)
-
-    def _on_settings_changed(self, edited: Settings) -> None:
-        old = self.settings.copy()
-        for name in USER_FIELDS:
-            if name != "compare_mode":  # the panel does not show it; the View menu owns it
-                setattr(self.settings, name, getattr(edited, name))
-        self._apply_settings_change(old)
-
-    def reset_settings(self) -> None:
-        old = self.settings.copy()
-        self.settings = reset_to_defaults(self.settings)
-        self.settings_panel.set_settings(self.settings)
-        self.set_compare_mode(CompareMode(self.settings.compare_mode))
-        self._apply_settings_change(old)
-        self.statusBar().showMessage("Settings are back to their defaults.", 5000)
-
-    def _apply_settings_change(self, old: Settings) -> None:
-        s = self.settings
-        if any(getattr(old, f) != getattr(s, f) for f in _MODEL_FIELDS):
-            # Free the old model's memory now; the next run loads the new choice.
-            self.cache.release()
-            self._model_info = None
-        if any(getattr(old, f) != getattr(s, f) for f in _IMAGE_FIELDS):
-            self.compare_view.clear_preview()  # previews made with other settings would mislead
-        job = self.jobs.get(self._current_id)
-        if (old.scale != s.scale and self._current is not None and job is not None and job.result is None):
-            self.compare_view.set_images(self._current.before, None, s.scale)
-        self._update_model_label()
-        self._schedule_settings_save()
-
-    def _schedule_settings_save(self) -> None:
-        if self._persist:
-            self._settings_timer.start()
-
-    def save_settings_now(self) -> None:
-        if not self._persist:
+    def save_as(self) -> None:
+        job = self.queue.get(self._current_id)
+        if job is None or job.result is None:
+            self.status.say("Nothing to save yet: upscale the photo first (Ctrl+Return).")
+            return
+        problem = self.saver.save_as_problem(job)
+        if problem is not None:
+            self._offer_upscale_again(job.id, problem)
             return
         try:
-            save_settings(self.settings)
-        except OSError as exc:
-            log.warning("cannot save the settings: %s", exc)
-
-    # ====================================================================================== models, weights
-
-
-    # ====================================================================================== status & title
-    def _update_model_label(self) -> None:
-        info = self._model_info
-        if info is not None:
-            name = {"sinsr": "SinSR", "compact": "Compact"}.get(info.kind, info.kind)
-            self.model_label.setText(f"{name} · {info.device_label} · {info.precision}")
+            suggested = self.saver.output_path(job)
+        except ValueError as exc:
+            dialogs.show_error(self, str(exc), "Cannot save")
             return
-        kind = self._expected_kind()
-        name = {"sinsr": "SinSR", "compact": "Compact", None: "No model"}.get(kind, kind)
-        device = self._expected_device() or self.settings.device
-        self.model_label.setText(f"{name} · {device.upper() if device in ('cpu', 'mps') else device}")
+        chosen = dialogs.ask_save_path(self, suggested, normalize_format(suggested.suffix))  # "Automatic" resolved
+        if chosen is not None:
+            self.saver.save_as(job, *chosen)  # the file dialog already asked before replacing a file
 
+    def _offer_upscale_again(self, job_id: int, message: str) -> None:
+        if dialogs.ask(self, "Cannot save this result again", message, yes="Upscale again", no="Cancel"):
+            self.retry_jobs([job_id])
+
+    def _on_save_failed(self, message: str) -> None:
+        self._close_pending = self._close_confirmed = False  # "Save all" before quitting failed: do not close
+        dialogs.show_error(self, message, "Not saved")
+
+    def _on_save_done(self, ok: bool) -> None:
+        if not ok:
+            self._close_pending = self._close_confirmed = False
+        self._update_actions()
+
+    def open_output_folder(self) -> None:
+        job = self.queue.get(self._current_id)
+        folder = (job.saved_path.parent if job is not None and job.saved_path else None) or self.saver.last_folder
+        folder = folder or self.settings.output_folder()
+        if folder is None:
+            self.status.say("Nothing saved yet.")
+            return
+        dialogs.open_folder(folder)
+
+    # ========================================================================================= settings
+    def reset_settings(self) -> None:
+        self.preferences.reset()
+        self.set_compare_mode(CompareMode(self.settings.compare_mode))
+        self.status.say("Settings are back to their defaults.")
+
+    def _on_model_setting_changed(self) -> None:
+        self.cache.release()  # free the old model's memory now; the next run loads the new choice
+        self.model_status.forget()
+
+    def _on_scale_changed(self) -> None:
+        shown, job = self._shown(), self.queue.get(self._current_id)
+        if shown is not None and job is not None and job.result is None:
+            self.display.show(job)  # "before" is enlarged onto the new output grid
+
+    # =================================================================================== models, first run
+    def _update_first_run(self) -> None:
+        if not self.model_status.first_run_needed():
+            self.first_run_dock.hide()
+            return
+        self.show_first_run()
+
+    def show_first_run(self) -> None:
+        self.weights.refresh(announce=True)
+        self.first_run_dock.show()
+        self.first_run_dock.raise_()
+
+    def use_builtin(self, kind: str) -> None:
+        from sinsr_gui.engine.models import descriptor_for
+
+        self.preferences.update({"model": kind, "first_run_done": True})
+        self.first_run_dock.hide()
+        self.status.say(f"Using {descriptor_for(kind).display_name}. {GET_MODEL} gets SinSR any time.")
+
+    def _on_weights_installed(self, message: str) -> None:
+        self.cache.release()  # "Automatic" meant a built-in model until now
+        self.model_status.forget()
+        self.settings_panel.set_model_choices(self.model_status.picker())
+        self.preferences.schedule_save()
+        self.status.say(message)
+        QTimer.singleShot(2500, self.first_run_dock.hide)
+
+    def _update_model_label(self) -> None:
+        self.status.model_label.setText(self.model_status.label())
+
+    # ====================================================================================== title, actions
     def _update_title(self) -> None:
-        job = self.jobs.get(self._current_id)
+        job = self.queue.get(self._current_id)
         self.setWindowTitle(f"{APP_TITLE} — {job.path.name}[*]" if job else f"{APP_TITLE}[*]")
-        self.setWindowModified(any(j.unsaved for j in self.jobs.values()))
+        self.setWindowModified(bool(self.queue.unsaved()))
 
     def _update_actions(self) -> None:
-        job = self.jobs.get(self._current_id)
-        running = self._job_worker is not None
-        busy_model = running or self._preview_worker is not None
-        has_image = self._current is not None
-        self.preview_action.setEnabled(has_image and not busy_model)
-        self.preview_region_action.setEnabled(has_image and not busy_model)
-        self.cancel_action.setEnabled(busy_model)
-        self.upscale_action.setEnabled(bool(self.jobs))
+        a, job = self.commands, self.queue.get(self._current_id)
+        busy_model = self.runner.busy or self.previewer.busy
+        for action in (a.preview, a.preview_region):
+            action.setEnabled(self._shown() is not None and not busy_model)
+        a.cancel.setEnabled(busy_model)
+        a.upscale.setEnabled(len(self.queue) > 0)
         has_result = job is not None and job.result is not None
-        self.save_action.setEnabled(has_result and self._save_worker is None)
-        self.save_as_action.setEnabled(has_result and self._save_worker is None)
-        self.save_all_action.setEnabled(any(j.unsaved for j in self.jobs.values()) and self._save_worker is None)
-        self.retry_action.setEnabled(any(self.jobs[i].state in ("failed", "cancelled", "done")
-                                         for i in (self.queue_panel.selected_ids() or [self._current_id])
-                                         if i in self.jobs))
+        a.save.setEnabled(has_result and not self.saver.busy)
+        a.save_as.setEnabled(has_result and not self.saver.busy)
+        a.save_all.setEnabled(bool(self.queue.unsaved()) and not self.saver.busy)
+        selected = self.queue_panel.selected_ids() or [self._current_id]
+        a.retry.setEnabled(any(j.state in RETRYABLE for j in map(self.queue.get, selected) if j is not None))
+        a.compare_previous.setEnabled(self.comparison.can_compare_results)
+        a.swap_results.setEnabled(job is not None and job.previous is not None and not self.runner.busy)
 
     def show_shortcuts(self) -> None:
-        dialogs.ShortcutsDialog(self.shortcut_actions, [
-            ("Show the original while held (compare view)", "Space"),
-            ("Zoom in / out (compare view)", "+ / − or mouse wheel"),
-            ("Move around", "Drag with the mouse"),
-        ], self).exec()
+        dialogs.ShortcutsDialog(self.commands.shortcut_actions, dialogs.VIEW_SHORTCUTS, self).exec()
 
     def show_about(self) -> None:
-        card = None
-        if self._compact_available():
-            try:
-                from sinsr_gui.weights.builtin import load_builtin_card
+        descriptor, device = self.model_status.expected()
+        info = self.model_status.loaded
+        model = f"{info.display_name} ({info.precision})" if info else (
+            descriptor.display_name if descriptor else "none installed")
+        dialogs.AboutDialog(info.device_label if info else device or self.settings.device, model, descriptor,
+                            self).exec()
 
-                card = load_builtin_card()
-            except Exception:  # noqa: BLE001 - the About box must open even with a damaged card
-                card = None
-        info = self._model_info
-        device = info.device_label if info else (self._expected_device() or self.settings.device)
-        model = f"{info.kind} ({info.precision})" if info else (self._expected_kind() or "none installed")
-        dialogs.AboutDialog(device, model, card, self).exec()
-
-    def show_log_folder(self) -> None:
-        dialogs.open_folder(paths.log_dir())
-
-    def _toggle_full_screen(self, on: bool) -> None:
-        self.showFullScreen() if on else self.showNormal()
-
-    # ========================================================================================== threads
-    def _start_worker(self, worker: Worker, *, progress=None, yielded=None, succeeded=None, failed=None,
-                      finished=None) -> QThread | None:
-        """Connect bound methods (queued into this thread) and start ``worker`` in its own QThread."""
-        if self._shutting_down:
-            log.info("not starting %s: the window is shutting down", worker.name)
-            return None
-        for signal, slot in ((worker.progress, progress), (worker.yielded, yielded),
-                             (worker.succeeded, succeeded), (worker.failed, failed), (worker.finished, finished)):
-            if slot is not None:
-                signal.connect(slot, Qt.ConnectionType.QueuedConnection)
-        thread = start_in_thread(worker)
-        thread.finished.connect(self._reap_threads, Qt.ConnectionType.QueuedConnection)
-        self._runs.append((worker, thread))
-        return thread
-
-    @Slot()
-    def _reap_threads(self) -> None:
-        self._runs = [(w, t) for w, t in self._runs if not t.isFinished()]
-        if self._close_pending and not self._runs:
-            self._close_pending = False
-            self.close()
-
-    def active_workers(self) -> list[Worker]:
-        return [w for w, t in self._runs if not t.isFinished()]
+    # ======================================================================================= closing
+    def is_busy(self) -> bool:
+        """Some work is running or a worker thread is still winding down."""
+        return any(slot.active for slot in self.slots)
 
     def shutdown(self, timeout_ms: int = 60_000) -> bool:
         """Cancel every worker and wait for its thread (blocking). True when all stopped in time."""
-        self._shutting_down = True  # the queued "finished" slots below must not start new work
-        self._processing = False
-        for worker, _ in self._runs:
-            if worker is not self._save_worker:  # a save in progress finishes: it is quick and atomic
-                worker.cancel()
-        ok = all(thread.wait(timeout_ms) for _, thread in self._runs)
-        QApplication.sendPostedEvents()
-        self._runs = [(w, t) for w, t in self._runs if not t.isFinished()]
-        return ok
+        self.runner.stop()
+        self._run_after_preview = False
+        # A save in progress finishes: it is quick and atomic.
+        stopped = [slot.shutdown(timeout_ms, cancel=slot is not self.saver.slot) for slot in self.slots]
+        return all(stopped)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
         if self._close_pending:
@@ -803,56 +555,45 @@ class MainWindow(ActionsMixin, PreviewMixin, SavingMixin, WeightsMixin, QMainWin
             event.ignore()
             return
         self._close_confirmed = True
-        if self.active_workers():
+        if self.is_busy():
             # Never destroy a running QThread: stop the work, close once every thread has finished.
-            for worker in self.active_workers():
-                if worker is not self._save_worker:
-                    worker.cancel()
-            self._processing = False
+            self.runner.stop()
+            self._run_after_preview = False
+            for slot in self.slots:
+                if slot is not self.saver.slot:
+                    slot.cancel()
             self._close_pending = True
-            self.progress_label.setText("Stopping…")
-            self.statusBar().showMessage("Stopping the current work before closing…")
+            self.status.stopping("Stopping…")
+            self.status.say("Stopping the current work before closing…")
             event.ignore()
             return
-        self.settings.window_geometry = base64.b64encode(bytes(self.saveGeometry())).decode("ascii")
-        self.settings.window_state = base64.b64encode(bytes(self.saveState())).decode("ascii")
-        self._settings_timer.stop()
-        self.save_settings_now()
+        self.preferences.remember_layout(self)
+        self.preferences.save_now()
         self.cache.release()
         event.accept()
 
+    def _close_when_idle(self) -> None:
+        if self._close_pending and not self.is_busy():
+            self._close_pending = False
+            self.close()
+
     def _confirm_close(self) -> bool:
-        busy = self._job_worker is not None or self._preview_worker is not None
-        if busy and not dialogs.ask(self, "Stop upscaling?", "A photo is being upscaled. Stop it and close the app?",
-                                    yes="Stop and close", no="Keep working"):
+        if (self.runner.busy or self.previewer.busy) and not dialogs.ask(
+                self, "Stop upscaling?", "A photo is being upscaled. Stop it and close the app?",
+                yes="Stop and close", no="Keep working"):
             return False
-        unsaved = [j for j in self.jobs.values() if j.unsaved]
+        unsaved = self.queue.unsaved()
         if unsaved:
             choice = dialogs.ask_save_discard(
-                self, "Unsaved results",
-                f"{_count(len(unsaved), 'upscaled photo')} {'is' if len(unsaved) == 1 else 'are'} not saved yet. "
-                "Save before closing?")
+                self, "Unsaved results", f"{count(len(unsaved), 'upscaled photo')} "
+                f"{'is' if len(unsaved) == 1 else 'are'} not saved yet. Save before closing?")
             if choice == "cancel":
                 return False
             if choice == "save":
-                self.save_all()
-        if self._weights_worker is not None:
-            self._weights_worker.cancel()  # the .part file stays: the download resumes next time
+                self.saver.save_all()
+        self.weights.cancel()  # a download pauses: its .part file stays and resumes next time
         return True
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt override)
-        # Style sheets resolve palette() colours once; re-apply on a light/dark switch so they follow it.
-        if event.type() in (QEvent.Type.ThemeChange, QEvent.Type.ApplicationPaletteChange) and not self._restyling:
-            app = QApplication.instance()
-            if isinstance(app, QApplication) and app.styleSheet():
-                self._restyling = True
-                try:
-                    app.setStyleSheet(app.styleSheet())
-                finally:
-                    self._restyling = False
+        dialogs.follow_palette_change(event)
         super().changeEvent(event)
-
-
-# ============================================================================================== helpers
-
-

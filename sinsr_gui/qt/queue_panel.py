@@ -1,6 +1,6 @@
 """The queue of photos: thumbnails, size and state, with add / remove / reorder / retry. A view only.
 
-Items are identified by integer ids that the controller chooses; the panel keeps only what it displays.
+Items are identified by the queue's job ids (``sinsr_gui.queue``); the panel keeps only what it displays.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-STATES = ("waiting", "running", "done", "failed", "cancelled")
+from sinsr_gui.queue import STATES, Job
+
 STATE_LABELS = {
     "waiting": "Waiting",
     "running": "Upscaling…",
@@ -45,6 +46,7 @@ class QueuePanel(QWidget):
         self._names: dict[int, str] = {}
         self._sizes: dict[int, str] = {}
         self._reasons: dict[int, str] = {}
+        self._labels: dict[int, str] = {}
         self._paths: dict[int, str] = {}
         self._thumbs: dict[int, QIcon] = {}
         self._placeholder = self._placeholder_icon()
@@ -125,7 +127,7 @@ class QueuePanel(QWidget):
             item = self._item(item_id)
             if item is not None:
                 self.list.takeItem(self.list.row(item))
-            for d in (self._names, self._sizes, self._reasons, self._paths, self._thumbs):
+            for d in (self._names, self._sizes, self._reasons, self._labels, self._paths, self._thumbs):
                 d.pop(item_id, None)
         self._update_buttons()
 
@@ -146,7 +148,9 @@ class QueuePanel(QWidget):
         self._sizes[item_id] = text
         self._refresh(self._item(item_id))
 
-    def set_state(self, item_id: int, state: str, reason: str = "") -> None:
+    def set_state(self, item_id: int, state: str, reason: str = "", *, label: str = "") -> None:
+        """Show ``state`` (``label``: other words for it, e.g. "Unreadable" for a failed read) and the
+        ``reason`` in the tooltip."""
         if state not in STATES:
             raise ValueError(f"unknown state {state!r}")
         item = self._item(item_id)
@@ -154,8 +158,15 @@ class QueuePanel(QWidget):
             return
         item.setData(_STATE_ROLE, state)
         self._reasons[item_id] = reason
+        self._labels[item_id] = label or STATE_LABELS[state]
         self._refresh(item)
         self._update_buttons()
+
+    def show_job(self, job: Job, *, label: str = "") -> None:
+        """Show a queue job's state, reason and size."""
+        if job.size is not None:
+            self._sizes[job.id] = f"{job.size[0]} × {job.size[1]}"
+        self.set_state(job.id, job.state, job.message, label=label)
 
     def state(self, item_id: int) -> str | None:
         item = self._item(item_id)
@@ -230,12 +241,13 @@ class QueuePanel(QWidget):
         item_id = item.data(_ID_ROLE)
         state = item.data(_STATE_ROLE)
         size = self._sizes.get(item_id, "")
-        details = " · ".join(p for p in (size, STATE_LABELS[state]) if p)
+        label = self._labels.get(item_id, STATE_LABELS[state])
+        details = " · ".join(p for p in (size, label) if p)
         item.setText(f"{self._names.get(item_id, '')}\n{details}")
         tip = self._paths.get(item_id) or self._names.get(item_id, "")
         reason = self._reasons.get(item_id, "")
         if reason:
-            tip += f"\n{STATE_LABELS[state]}: {reason}"
+            tip += f"\n{label}: {reason}"
         item.setToolTip(tip)
         if state == "failed":
             item.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning))

@@ -34,7 +34,9 @@ PRECISION_CHOICES = (
     ("bf16", "Half, bf16"),
     ("fp16", "Half, fp16 (GPU only)"),
 )
-FORMAT_CHOICES = (("PNG", "PNG (lossless)"), ("JPEG", "JPEG"), ("WEBP", "WebP"), ("TIFF", "TIFF (lossless)"))
+SAMPLER_CHOICES = (("stochastic", "Stochastic (official)"), ("deterministic", "Deterministic"))
+COLOUR_FIX_CHOICES = (("off", "Off"), ("wavelet", "Wavelet (local)"), ("adain", "AdaIN (overall)"))
+FORMAT_CHOICES = (("AUTO", "Automatic: JPEG for HEIC, else PNG"), ("PNG", "PNG (lossless)"), ("JPEG", "JPEG"), ("WEBP", "WebP"), ("TIFF", "TIFF (lossless)"))
 SCALE_CHOICES = ((4, "4× (native)"), (3, "3×"), (2, "2×"))
 BIT_DEPTH_CHOICES = ((0, "Like the photo"), (8, "8-bit"), (16, "16-bit"))
 AUTO_SAVE_CHOICES = (
@@ -50,17 +52,23 @@ class SettingsPanel(QWidget):
     settingsChanged = Signal(object)
     resetRequested = Signal()
 
-    def __init__(self, settings: Settings, models: list[tuple[str, str]], devices: list[tuple[str, str]],
+    def __init__(self, settings: Settings, models: list[tuple[str, str, str]], devices: list[tuple[str, str]],
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._settings = settings.copy()
         self._updating = False
 
-        self.model_combo = self._combo(models, "Which upscaler to use. SinSR gives the most natural detail; the "
-                                       "compact model is much faster and works without a download. "
-                                       "Automatic uses SinSR when it is installed.")
+        self.model_combo = self._combo(models, "Which upscaler to use; hover a choice to see what it is for. "
+                                       "SinSR gives the most natural detail; the built-in models are much "
+                                       "faster and need no download.")
         self.device_combo = self._combo(devices, "Where the work runs. A graphics card (GPU) is many times "
                                         "faster than the processor (CPU). Automatic picks the fastest one.")
+        self.sampler_combo = self._combo(list(SAMPLER_CHOICES), "ResShift only: stochastic (the official sampler) "
+                                         "adds fresh randomness at each of its 15 steps; deterministic follows "
+                                         "one fixed path, the one SinSR learned to jump in a single step.")
+        self.colour_combo = self._combo(list(COLOUR_FIX_CHOICES), "Pulls the result's colours back to the "
+                                        "photo's if a model shifted them. Wavelet fixes local tints too; "
+                                        "AdaIN matches the overall colour balance. Off: as the model made it.")
         self.precision_combo = self._combo(list(PRECISION_CHOICES),
                                            "How precisely numbers are computed. Automatic is fast and looks the "
                                            "same as full precision; full precision is slower but exact.")
@@ -128,6 +136,8 @@ class SettingsPanel(QWidget):
         model_box = QGroupBox("Model")
         form = QFormLayout(model_box)
         form.addRow("Model", self.model_combo)
+        form.addRow("Sampler", self.sampler_combo)
+        form.addRow("Colour fix", self.colour_combo)
         form.addRow("Device", self.device_combo)
         form.addRow("Precision", self.precision_combo)
 
@@ -173,7 +183,7 @@ class SettingsPanel(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
 
-        for combo in (self.model_combo, self.device_combo, self.precision_combo, self.scale_combo,
+        for combo in (self.model_combo, self.sampler_combo, self.colour_combo, self.device_combo, self.precision_combo, self.scale_combo,
                       self.format_combo, self.bit_depth_combo, self.auto_save_combo):
             combo.currentIndexChanged.connect(self._edited)
         for spin in (self.tile_spin, self.overlap_spin, self.seed_spin, self.quality_spin):
@@ -192,6 +202,8 @@ class SettingsPanel(QWidget):
         try:
             s = self._settings
             _select(self.model_combo, s.model)
+            _select(self.sampler_combo, s.sampler)
+            _select(self.colour_combo, s.colour_fix)
             if not _select(self.device_combo, s.device):
                 _select(self.device_combo, "auto")
             _select(self.precision_combo, s.precision)
@@ -209,22 +221,21 @@ class SettingsPanel(QWidget):
             self._updating = False
         self._update_enabled()
 
-    def set_model_choices(self, models: list[tuple[str, str]]) -> None:
-        """Replace the model entries (e.g. after SinSR was installed), keeping the selection."""
+    def set_model_choices(self, models: list[tuple[str, str, str]]) -> None:
+        """Replace the model entries (value, label, tooltip), e.g. after SinSR was installed, keeping the
+        selection."""
         self._updating = True
         try:
             self.model_combo.clear()
-            for value, label in models:
-                self.model_combo.addItem(label, value)
+            _add_items(self.model_combo, models)
             _select(self.model_combo, self._settings.model)
         finally:
             self._updating = False
 
     # ----------------------------------------------------------------------------------------- internals
-    def _combo(self, choices: list[tuple[object, str]], tip: str) -> QComboBox:
+    def _combo(self, choices: list[tuple], tip: str) -> QComboBox:
         combo = QComboBox()
-        for value, label in choices:
-            combo.addItem(label, value)
+        _add_items(combo, choices)
         combo.setToolTip(tip)
         combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         combo.setMinimumContentsLength(12)
@@ -247,13 +258,15 @@ class SettingsPanel(QWidget):
             return
         s = self._settings
         s.model = self.model_combo.currentData() or "auto"
+        s.sampler = self.sampler_combo.currentData() or "stochastic"
+        s.colour_fix = self.colour_combo.currentData() or "off"
         s.device = self.device_combo.currentData() or "auto"
         s.precision = self.precision_combo.currentData() or "auto"
         s.tile = self.tile_spin.value()
         s.overlap = self.overlap_spin.value()
         s.seed = self.seed_spin.value()
         s.scale = int(self.scale_combo.currentData() or 4)
-        s.fmt = self.format_combo.currentData() or "PNG"
+        s.fmt = self.format_combo.currentData() or "AUTO"
         s.quality = self.quality_spin.value()
         s.bit_depth = int(self.bit_depth_combo.currentData() or 0)
         s.output_dir = self.output_edit.text()
@@ -266,8 +279,9 @@ class SettingsPanel(QWidget):
 
     def _update_enabled(self) -> None:
         fmt = self.format_combo.currentData()
-        self.quality_spin.setEnabled(fmt in ("JPEG", "WEBP"))
-        self.bit_depth_combo.setEnabled(fmt in ("PNG", "TIFF"))
+        self.sampler_combo.setEnabled(self.model_combo.currentData() == "resshift")
+        self.quality_spin.setEnabled(fmt in ("JPEG", "WEBP", "AUTO"))
+        self.bit_depth_combo.setEnabled(fmt in ("PNG", "TIFF", "AUTO"))
         # fp16 runs hundreds of times slower on a CPU (the engine refuses it there): offer it only with a GPU.
         device = self.device_combo.currentData() or "auto"
         has_gpu = any((self.device_combo.itemData(i) or "") != "cpu" and self.device_combo.itemData(i) != "auto"
@@ -291,6 +305,14 @@ class SettingsPanel(QWidget):
         else:
             self.pattern_example.setText("This name cannot be used: write {stem} for the photo's name and "
                                          "{scale} for the scale, without / or \\.")
+
+
+def _add_items(combo: QComboBox, choices: list[tuple]) -> None:
+    """(value, label) or (value, label, tooltip) entries."""
+    for value, label, *tip in choices:
+        combo.addItem(label, value)
+        if tip:
+            combo.setItemData(combo.count() - 1, tip[0], Qt.ItemDataRole.ToolTipRole)
 
 
 def _select(combo: QComboBox, value: object) -> bool:

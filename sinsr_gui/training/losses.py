@@ -25,6 +25,27 @@ def frequency_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (torch.view_as_real(fp) - torch.view_as_real(ft)).abs().mean()
 
 
+def _diffs(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Horizontal ``(..., H, W-1)`` and vertical ``(..., H-1, W)`` neighbour differences."""
+    return x[..., :, 1:] - x[..., :, :-1], x[..., 1:, :] - x[..., :-1, :]
+
+
+def gradient_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L1 between the image gradients: an edge must be as steep as the target's, and no step may appear where
+    the target has none (pixel L1 lets a network trade both for a smooth average)."""
+    (px, py), (tx, ty) = _diffs(pred.float()), _diffs(target.float())
+    return (px - tx).abs().mean() + (py - ty).abs().mean()
+
+
+def grid_gradient_l1(pred: torch.Tensor, target: torch.Tensor, grid: int) -> torch.Tensor:
+    """:func:`gradient_l1` only across the lines of a ``grid``-pixel grid (the steps between pixels ``k·grid - 1``
+    and ``k·grid``): where a JPEG input's 8x8 blocks meet, the output must step exactly as the target does."""
+    (px, py), (tx, ty) = _diffs(pred.float()), _diffs(target.float())
+    cols = torch.arange(grid - 1, px.shape[-1], grid, device=pred.device)
+    rows = torch.arange(grid - 1, py.shape[-2], grid, device=pred.device)
+    return ((px[..., cols] - tx[..., cols]).abs().mean() + (py[..., rows, :] - ty[..., rows, :]).abs().mean())
+
+
 def gan_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     """Non-saturating GAN loss for the generator: make the discriminator call its output real."""
     return F.binary_cross_entropy_with_logits(fake_logits.float(), torch.ones_like(fake_logits, dtype=torch.float32))

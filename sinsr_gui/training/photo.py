@@ -21,8 +21,8 @@ bf16 autocast on the CPU; all randomness is seeded and saved in the checkpoint, 
 same run. Files in ``--out``: ``photo_x4.safetensors`` (the EMA generator), ``config.json``, ``log.jsonl``
 (losses), and ``checkpoint.pt`` (generator, EMA, discriminator, both optimizers, RNG states). Keep ``--out``
 out of git (``runs/`` is ignored); to move a run to another machine, commit only the generator weights (a
-few MB) and continue there with ``--resume --init THAT_FILE`` (the discriminator then starts again and warms
-up first).
+few MB, with their card) and continue there with ``--resume --init THAT_FILE --start-step auto`` (the
+discriminator then starts again and warms up first).
 """
 
 from __future__ import annotations
@@ -72,6 +72,8 @@ class LossWeights:
     usm_target: bool = True  # the pixel and frequency terms compare against the unsharp-masked HR
     frequency: float = 0.05
     adversarial: float = 0.05
+    gradient: float = 0.0  # L1 between the image gradients (edges as crisp as the target's, no false ones)
+    block_gradient: float = 0.0  # the same, only across the JPEG 8x8 grid of the input (32-px lines at x4)
 
 
 @dataclass
@@ -169,9 +171,14 @@ def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
         pe.lerp_(pm.detach(), 1.0 - decay)
 
 
-def train(cfg: PhotoTrainConfig, *, resume: bool = False, quiet: bool = False, threads: int | None = None
-          ) -> Path:
-    """Run (or continue) training; returns the output folder. See the module docstring for its files."""
+def train(cfg: PhotoTrainConfig, *, resume: bool = False, quiet: bool = False, threads: int | None = None,
+          start_step: str | int | None = None) -> Path:
+    """Run (or continue) training; returns the output folder. See the module docstring for its files.
+
+    ``resume``: continue from ``--out/checkpoint.pt`` when there is one. Without a checkpoint, ``start_step``
+    says at which step the ``init`` generator is (``"auto"``: read from its card or config.json), so a run
+    moved to another machine with only its generator continues where it was.
+    """
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads or available_threads())
@@ -203,10 +210,10 @@ def train(cfg: PhotoTrainConfig, *, resume: bool = False, quiet: bool = False, t
         set_rng_states(ckpt["rng"], gen)
         g_start = int(ckpt["g_start"])
     else:
-        if resume:
+        if start_step:
             # A fresh machine with only the committed generator: continue from its step; the critic starts
             # over, and a new data stream is used rather than a replay of the first steps.
-            step = _init_step(cfg.init)
+            step = _init_step(cfg.init) if start_step == "auto" else int(start_step)
             gen.manual_seed(cfg.seed + 1 + step)
         g_start = step + (cfg.d_warmup if use_gan else 0)
 
@@ -259,6 +266,12 @@ def train(cfg: PhotoTrainConfig, *, resume: bool = False, quiet: bool = False, t
             if cfg.loss.frequency > 0:
                 terms["frequency"] = losses.frequency_l1(pred, target)
                 loss_g = loss_g + cfg.loss.frequency * terms["frequency"]
+            if cfg.loss.gradient > 0:
+                terms["gradient"] = losses.gradient_l1(pred, target)
+                loss_g = loss_g + cfg.loss.gradient * terms["gradient"]
+            if cfg.loss.block_gradient > 0:
+                terms["block_gradient"] = losses.grid_gradient_l1(pred, target, grid=4 * 8)
+                loss_g = loss_g + cfg.loss.block_gradient * terms["block_gradient"]
             if use_gan:
                 disc.requires_grad_(False)
                 with autocast:
@@ -308,6 +321,8 @@ def training_command(cfg: PhotoTrainConfig) -> str:
         "--lr-d": (cfg.lr_d, d.lr_d), "--d-warmup": (cfg.d_warmup, d.d_warmup), "--d-feat": (cfg.d_feat, d.d_feat),
         "--pixel": (cfg.loss.pixel, d.loss.pixel), "--frequency": (cfg.loss.frequency, d.loss.frequency),
         "--adversarial": (cfg.loss.adversarial, d.loss.adversarial),
+        "--gradient": (cfg.loss.gradient, d.loss.gradient),
+        "--block-gradient": (cfg.loss.block_gradient, d.loss.block_gradient),
         "--real-world-prob": (cfg.real_world_prob, d.real_world_prob),
         "--web-photo-prob": (cfg.web_photo_prob, d.web_photo_prob), "--init": (cfg.init, d.init),
         "--seed": (cfg.seed, d.seed), "--checkpoint-every": (cfg.checkpoint_every, d.checkpoint_every),
@@ -336,14 +351,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-usm", action="store_true", help="compare against the plain HR, not unsharp-masked")
     p.add_argument("--frequency", type=float, default=d.loss.frequency, help="weight of the spectrum L1")
     p.add_argument("--adversarial", type=float, default=d.loss.adversarial, help="weight of the GAN loss")
+    p.add_argument("--gradient", type=float, default=d.loss.gradient, help="weight of the image-gradient L1")
+    p.add_argument("--block-gradient", type=float, default=d.loss.block_gradient,
+                   help="weight of the image-gradient L1 across the JPEG block grid")
     p.add_argument("--real-world-prob", type=float, default=d.real_world_prob)
     p.add_argument("--web-photo-prob", type=float, default=d.web_photo_prob)
     p.add_argument("--init", default=d.init, help='"builtin" or a CompactSRNet .safetensors to start from')
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--no-bf16", action="store_true")
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
-    p.add_argument("--resume", action="store_true",
-                   help="continue from --out/checkpoint.pt, or without one from --init at its recorded step")
+    p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt if there is one")
+    p.add_argument("--start-step", default=None, metavar="N|auto",
+                   help="without a checkpoint: the step the --init generator is at (auto: from its card)")
     p.add_argument("--threads", type=int)
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--export-from", metavar="RUN_DIR", help="do not train: export RUN_DIR's model to --out")
@@ -366,10 +385,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         lr_patch=args.lr_patch, lr_g=args.lr_g, lr_d=args.lr_d, d_warmup=args.d_warmup, d_feat=args.d_feat,
         seed=args.seed, bf16=not args.no_bf16, checkpoint_every=args.checkpoint_every, init=args.init,
         loss=LossWeights(pixel=args.pixel, usm_target=not args.no_usm, frequency=args.frequency,
-                         adversarial=args.adversarial),
+                         adversarial=args.adversarial, gradient=args.gradient, block_gradient=args.block_gradient),
         real_world_prob=args.real_world_prob, web_photo_prob=args.web_photo_prob,
     )
-    train(cfg, resume=args.resume, quiet=args.quiet, threads=args.threads)
+    train(cfg, resume=args.resume, quiet=args.quiet, threads=args.threads, start_step=args.start_step)
     return 0
 
 

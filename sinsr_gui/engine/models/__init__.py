@@ -3,10 +3,14 @@
 * ``sinsr``: the official SinSR v1 weights (installed by the weights manager, or explicit files);
 * ``photo``: the built-in "Photo" model, for real photos (JPEG, blur, noise): the default without SinSR;
 * ``faithful``: the built-in "Faithful" model, for clean sources;
-* ``auto``: SinSR when its weights are installed, otherwise Photo (and it says so).
+* ``resshift``: SinSR's 15-step teacher (stochastic or deterministic sampler), when its weights are installed;
+* ``auto``: SinSR when its weights are installed, otherwise Photo (and it says so);
+* ``community:NAME``: a community model (imported or downloaded weights that spandrel recognises), when
+  installed; :data:`MODEL_CHOICES` lists only the fixed choices, :func:`model_choices` the installed community
+  models as well.
 
 Each model's facts are in its :class:`ModelDescriptor`; the model's own module (``sinsr.py``,
-``builtin.py``) knows how to find and load it. This module only chooses among them.
+``builtin.py``, ``community.py``) knows how to find and load it. This module only chooses among them.
 """
 
 from __future__ import annotations
@@ -18,29 +22,40 @@ from pathlib import Path
 import torch
 
 from sinsr_gui.engine.descriptor import ModelDescriptor, Upscaler
-from sinsr_gui.engine.models import builtin, sinsr
+from sinsr_gui.engine.models import builtin, community, resshift, sinsr
 from sinsr_gui.engine.models.sinsr import ModelUnavailable
-from sinsr_gui.engine.options import LEGACY_MODEL_NAMES, MODEL_CHOICES
+from sinsr_gui.engine.options import COMMUNITY_PREFIX, LEGACY_MODEL_NAMES, MODEL_CHOICES
 from sinsr_gui.engine.pipeline import SINSR_DESCRIPTOR
+from sinsr_gui.engine.resshift import RESSHIFT_DESCRIPTOR
 from sinsr_gui.errors import Remedy
 
-__all__ = ["AUTO", "MODEL_CHOICES", "ModelCache", "ModelDescriptor", "ModelRequest", "ModelUnavailable",
-           "Notice", "Upscaler", "descriptor_for", "load_model", "model_choices", "normalise_choice",
-           "resolve_choice"]
+__all__ = ["AUTO", "COMMUNITY_PREFIX", "MODEL_CHOICES", "ModelCache", "ModelDescriptor", "ModelRequest",
+           "ModelUnavailable", "Notice", "Upscaler", "descriptor_for", "is_community", "load_model", "model_choices",
+           "normalise_choice", "resolve_choice"]
+
+is_community = community.is_community
 
 AUTO = "auto"
 AUTO_ORDER = ("sinsr", "photo")  # what "auto" picks: the first one installed
-DESCRIPTORS: dict[str, ModelDescriptor] = {d.kind: d for d in (SINSR_DESCRIPTOR, builtin.PHOTO, builtin.FAITHFUL)}
+DESCRIPTORS: dict[str, ModelDescriptor] = {
+    d.kind: d for d in (SINSR_DESCRIPTOR, builtin.PHOTO, builtin.FAITHFUL, RESSHIFT_DESCRIPTOR)}
+_LOADERS = {"sinsr": sinsr, "resshift": resshift}  # model modules with files of their own; the rest are built in
 # The light list of choices (settings and argument parsers read it without importing torch) must name
 # exactly these models.
 assert (AUTO, *DESCRIPTORS) == MODEL_CHOICES, "engine.options.MODEL_CHOICES is out of date"
 
 
 def normalise_choice(name: str) -> str:
-    """A model choice as stored/typed -> one of :data:`MODEL_CHOICES` (raises ModelUnavailable if unknown)."""
+    """A model choice as stored/typed -> one of :data:`MODEL_CHOICES` or ``community:NAME`` (lower case).
+
+    Raises ModelUnavailable for an unknown name; whether a community model is installed is checked on load.
+    """
+    if is_community(name):
+        return community.normalise(name)
     name = LEGACY_MODEL_NAMES.get(name.strip().lower(), name.strip().lower())
     if name not in MODEL_CHOICES:
-        raise ModelUnavailable(f"Unknown model {name!r}; the models are {', '.join(MODEL_CHOICES)}.")
+        raise ModelUnavailable(f"Unknown model {name!r}; the models are {', '.join(MODEL_CHOICES)}, or "
+                               "community:NAME for an installed community model.")
     return name
 
 
@@ -48,13 +63,14 @@ def normalise_choice(name: str) -> str:
 class ModelRequest:
     """Everything that decides which weights are loaded where; equal requests share one loaded model."""
 
-    model: str = AUTO  # one of MODEL_CHOICES
+    model: str = AUTO  # one of MODEL_CHOICES, or "community:NAME"
     device: str = "auto"
     dtype: str = "auto"
     unet: Path | None = None  # explicit SinSR files (otherwise the installed ones)
     autoencoder: Path | None = None
     config: Path | None = None
     weights_dir: Path | None = None
+    sampler: str = "stochastic"  # for the ResShift teacher
 
 
 @dataclass(frozen=True)
@@ -65,19 +81,28 @@ class Notice:
     remedy: Remedy | None = None
 
 
-def descriptor_for(kind: str) -> ModelDescriptor:
-    return DESCRIPTORS[normalise_choice(kind)]
+def descriptor_for(kind: str, request: ModelRequest | None = None) -> ModelDescriptor:
+    """The descriptor of a model choice. A community model's comes from the weights store of ``request``
+    (its ``weights_dir``; the default store without one); ModelUnavailable when it is not installed."""
+    kind = normalise_choice(kind)
+    if is_community(kind):
+        return community.descriptor(kind, request or ModelRequest())
+    return DESCRIPTORS[kind]
 
 
 def is_installed(kind: str, request: ModelRequest) -> bool:
-    if kind == "sinsr":
-        return sinsr.is_installed(request)
+    if is_community(kind):
+        return community.is_installed(kind, request)
+    if kind in _LOADERS:
+        return _LOADERS[kind].is_installed(request)
     return builtin.is_installed(DESCRIPTORS[kind])
 
 
 def model_choices(request: ModelRequest) -> list[tuple[ModelDescriptor, bool]]:
-    """Every model with whether it can run now (for pickers and ``weights list``)."""
-    return [(d, is_installed(kind, request)) for kind, d in DESCRIPTORS.items()]
+    """Every model with whether it can run now (for pickers and ``weights list``): the fixed ones, then each
+    recorded community model (``descriptor.kind`` is its choice, ``community:NAME``)."""
+    fixed = [(d, is_installed(kind, request)) for kind, d in DESCRIPTORS.items()]
+    return fixed + [(community.descriptor_for_info(info), ok) for info, ok in community.installed(request)]
 
 
 def resolve_choice(request: ModelRequest) -> tuple[str, Notice | None]:
@@ -97,8 +122,10 @@ def resolve_choice(request: ModelRequest) -> tuple[str, Notice | None]:
 def load_model(request: ModelRequest) -> tuple[Upscaler, Notice | None]:
     """Load the requested model; returns it with a notice for the user, or None."""
     kind, notice = resolve_choice(request)
-    if kind == "sinsr":
-        return sinsr.load(request), notice
+    if is_community(kind):
+        return community.load(kind, request), notice
+    if kind in _LOADERS:
+        return _LOADERS[kind].load(request), notice
     return builtin.CompactUpscaler(DESCRIPTORS[kind], request.device, request.dtype), notice
 
 

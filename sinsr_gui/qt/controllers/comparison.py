@@ -1,0 +1,91 @@
+"""What the two sides of the compare view show, and what they are called.
+
+The right side is always the job's result (or a preview). The left side is "before", the photo as it came
+(enlarged with bicubic onto the output grid by default, or its original pixels), or, once a photo was
+upscaled again with another model, seed or sampler, its previous result: then the same slider, side-by-side
+view and flip key compare two results (A/B), labelled with what made each one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from sinsr_gui.qt.compare_view import CompareView
+from sinsr_gui.qt.controllers.display import DisplayController, Shown
+from sinsr_gui.queue import PhotoQueue
+
+
+class Comparison(QObject):
+    """Keeps the compare view's left side, images and labels in step with the shown photo."""
+
+    changed = Signal()  # what can be compared changed (the window updates its actions)
+    jobChanged = Signal(int)  # a job's result was swapped with its previous one
+    message = Signal(str, str)
+
+    def __init__(self, view: CompareView, queue: PhotoQueue, display: DisplayController, preferences: Any,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.view, self.queue, self.display, self.preferences = view, queue, display, preferences
+        self.against_previous = False  # the left side shows the previous result instead of "before"
+        self._shown: Shown | None = None
+
+    @property
+    def can_compare_results(self) -> bool:
+        return self._shown is not None and self._shown.previous is not None and self._shown.after is not None
+
+    def show(self, shown: Shown, scale: float) -> None:
+        self._shown = shown
+        self._apply(scale, fit=True)
+
+    def result_arrived(self, shown: Shown | None) -> None:
+        """The shown job got a (new) result: labels follow (the view already shows the picture)."""
+        if shown is not None:
+            self._shown = shown
+            self._label()
+        self.changed.emit()
+
+    def set_against_previous(self, on: bool) -> bool:
+        """Compare the result with the previous one (True) or with "before"; returns what is now shown."""
+        self.against_previous = bool(on)
+        if self._shown is not None:
+            self._apply(self.view.output_size().width() / max(1, self._shown.photo.size[0]), fit=False)
+        self.changed.emit()
+        return self.against_previous and self.can_compare_results
+
+    def keep_previous(self, job_id: int) -> None:
+        """Make the previous result the photo's result again, and the newer one the previous (View menu)."""
+        job = self.queue.swap_results(job_id)
+        if job is not None:
+            self.jobChanged.emit(job.id)
+            self.display.show(job)
+            self.message.emit(f"Kept the previous result of {job.path.name}.", "")
+
+    def set_before_original(self, on: bool, job_id: int) -> None:
+        """Show "before" as the original pixels (True) or as a bicubic enlargement (the default)."""
+        self.preferences.update({"before_view": "original" if on else "enlarged"})
+        self.display.show(self.queue.get(job_id))
+
+    def clear(self) -> None:
+        self._shown = None
+        self.changed.emit()
+
+    def _apply(self, scale: float, *, fit: bool) -> None:
+        shown = self._shown
+        left = shown.previous if self.against_previous and self.can_compare_results else shown.before
+        zoom = None if fit else self.view.zoom()
+        # The view places the left image on the output grid: say how much it must be stretched (1 for an
+        # enlarged "before" or a result, `scale` for the original pixels).
+        self.view.set_images(left, shown.after, scale * shown.photo.size[0] / max(1, left.width()))
+        if zoom is not None:
+            self.view.set_zoom(zoom)
+        self._label()
+        self.changed.emit()
+
+    def _label(self) -> None:
+        shown = self._shown
+        if self.against_previous and self.can_compare_results:
+            self.view.set_labels(f"A: {shown.previous_label}", f"B: {shown.after_label}")
+        else:
+            self.view.set_labels(shown.before_label, shown.after_label)

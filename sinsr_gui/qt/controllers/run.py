@@ -1,0 +1,276 @@
+"""Upscaling the queue: one photo at a time, through ``engine.photo.upscale_photo``.
+
+The controller owns one :class:`~sinsr_gui.qt.worker_slot.WorkerSlot`. Each job's task loads (or reuses) the
+model, takes the decoded photo from the shared :class:`~sinsr_gui.engine.photo.PhotoCache` (the same one the
+thumbnail and the compare view came from), upscales it, and, when the run saves automatically
+(``settings.auto_save``: "always", or "batch" when several photos run), saves it with ``save_result`` and, in a
+batch, releases its pixels. Throughput is recorded per descriptor kind and device, for the next estimate.
+
+A failure of one photo's file marks that job failed and the queue goes on; a failure that would repeat for
+every photo (the model, the device, the weights, out of memory) stops the queue with one dialog. Cancel
+stops within one tile; the cancel policy (a photo whose last tile finished is kept) is the engine's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtGui import QImage
+
+from sinsr_gui.errors import Cancelled, UserError
+from sinsr_gui.qt.messages import user_message
+from sinsr_gui.qt.model_status import ModelStatus, affects_every_photo
+from sinsr_gui.qt.text import clock, count, format_duration, took
+from sinsr_gui.qt.worker import TaskControl, rgb_to_qimage
+from sinsr_gui.qt.worker_slot import WorkerSlot
+from sinsr_gui.queue import PhotoQueue
+from sinsr_gui.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunOutcome:
+    """A finished photo. ``result.rgb`` is None when a batch saved it and released its pixels."""
+
+    job_id: int
+    result: Any  # engine.photo.UpscaleResult
+    display: QImage
+    saved_path: Path | None = None
+    save_error: str | None = None
+
+
+def run_task(control: TaskControl, *, models: Any, photos: Any, request: Any, job_id: int, path: Path,
+             options: Any, save_to: Path | None, protected: tuple[Path, ...], release: bool):
+    """Load the model, upscale the cached photo tile by tile, then optionally save (and release) it."""
+    from sinsr_gui.engine.photo import describe, save_result, upscale_photo
+
+    model, notice = models.get(request)
+    yield describe(model, notice)  # the controller now knows the model loaded
+    photo = photos.get(path, max_pixels=options.max_pixels)
+    result = yield from upscale_photo(model, photo, options.run, cancel=control.cancel, notice=notice)
+    outcome = RunOutcome(job_id, result, rgb_to_qimage(result.rgb, result.alpha))
+    if save_to is not None:
+        try:
+            outcome.saved_path = save_result(result, save_to, options.output, protected=protected)
+        except (UserError, OSError) as exc:
+            log.warning("auto-save of %s failed: %s", path, exc)
+            outcome.save_error = user_message(exc)
+        else:
+            if release:  # on disk now: a batch must not pile results up in memory
+                outcome.result = dataclasses.replace(result, rgb=None, alpha=None)
+    return outcome
+
+
+class RunController(QObject):
+    """Runs the waiting jobs of ``queue`` in order."""
+
+    jobChanged = Signal(int)  # a job's state, message or result changed (refresh its row and the actions)
+    resultReady = Signal(int, QImage)  # job id, the result to show
+    progressChanged = Signal(str, int, int)  # text, tiles done, total (0: busy, no count yet)
+    busyChanged = Signal(bool)
+    message = Signal(str, str)  # a short sentence for the status bar, and the whole text
+    error = Signal(str, str)  # message, title: nothing in the queue can run (a dialog)
+    measured = Signal()  # the settings have a new speed measurement (save them)
+
+    def __init__(self, queue: PhotoQueue, settings: Settings, status: ModelStatus, models: Any, photos: Any,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.queue, self.settings, self.status = queue, settings, status
+        self.models, self.photos = models, photos
+        self.slot = WorkerSlot("upscale", self)
+        self._processing = False
+        self._batch = False
+        self._counts = {"done": 0, "failed": 0}
+        self._job_id: int | None = None
+        self._model_loaded = False
+        self.tiles: tuple[int, int] = (0, 0)
+        self._tiles_started: float | None = None
+        self._job_started = 0.0
+        self._busy = False
+        self._tick = QTimer(self, interval=1000)
+        self._tick.timeout.connect(self._report_progress)
+
+    # --------------------------------------------------------------------------------------------- API
+    @property
+    def busy(self) -> bool:
+        return self._processing or self.slot.busy
+
+    @property
+    def running_id(self) -> int | None:
+        return self._job_id
+
+    def start(self) -> None:
+        """Upscale every waiting photo, in queue order, one at a time."""
+        waiting = self.queue.waiting()
+        if not waiting and not self.slot.busy:
+            self.message.emit("Add photos first: drop them on the window or press Ctrl+O." if not len(self.queue)
+                              else "Nothing is waiting. Select a photo and press Retry (Ctrl+Shift+R).", "")
+            return
+        if not self._processing:
+            self._processing = True
+            self._batch = len(waiting) + (1 if self.slot.busy else 0) > 1
+            self._counts = {"done": 0, "failed": 0}
+            estimate = self.status.estimate_seconds([j.size for j in waiting])
+            what = waiting[0].path.name if len(waiting) == 1 else count(len(waiting), "photo")
+            when = format_duration(estimate) if estimate is not None else "time known after the first tiles"
+            warning = self.status.long_run_warning(estimate)
+            self.message.emit(f"Upscaling {what}: {when}." + (" This will take a while." if warning else ""),
+                              f"Upscaling {what}: {when}. {warning}".strip())
+        self._start_next()
+
+    def cancel(self) -> bool:
+        """Stop the running photo within one tile (the rest of the queue waits); True if one was running."""
+        self._processing = False
+        self.slot.cancel()
+        self._update_busy()
+        return self.slot.busy
+
+    def stop(self) -> None:
+        """Start nothing more (closing); the running photo is cancelled by the slot's shutdown."""
+        self._processing = False
+
+    def forget(self, job_id: int) -> None:
+        """``job_id`` was removed from the queue: stop it if it runs (its outcome is dropped)."""
+        if job_id == self._job_id:
+            self.slot.cancel()
+
+    # ----------------------------------------------------------------------------------------- running
+    def _start_next(self) -> None:
+        if self.slot.busy or not self._processing:
+            return
+        job = self.queue.next_waiting()
+        if job is None:
+            self._finish()
+            return
+        s = self.settings.copy()
+        options = s.to_options()
+        save_to = None
+        if s.auto_save == "always" or (s.auto_save == "batch" and self._batch):
+            try:
+                save_to = self.queue.output_path(job, options.output, options.run.scale, s.output_folder())
+            except ValueError as exc:
+                self.message.emit("Results are not saved automatically: the file name is invalid.", str(exc))
+        task = functools.partial(run_task, models=self.models, photos=self.photos, request=options.model,
+                                 job_id=job.id, path=job.path, options=options, save_to=save_to,
+                                 protected=self.queue.inputs(), release=self._batch)
+        if not self.slot.start(task, name=f"upscale {job.path.name}", on_progress=self._on_progress,
+                               on_yielded=self._on_yielded, on_succeeded=self._on_succeeded,
+                               on_failed=self._on_failed, on_finished=self._on_finished):
+            self._processing = False
+            self._update_busy()
+            return
+        job.state, job.message = "running", ""
+        self._job_id, self._model_loaded = job.id, False
+        self.tiles, self._tiles_started, self._job_started = (0, 0), None, time.perf_counter()
+        self._tick.start()
+        self.jobChanged.emit(job.id)
+        self._update_busy()
+        self._report_progress()
+
+    def _finish(self) -> None:
+        self._processing = False
+        self._tick.stop()
+        done, failed = self._counts["done"], self._counts["failed"]
+        if self._batch and (done or failed):
+            text = f"Finished: {count(done, 'photo')} upscaled" + (f", {failed} failed" if failed else "") + "."
+            unsaved = len(self.queue.unsaved())
+            if unsaved:
+                text += f" {unsaved} not saved yet (Ctrl+Alt+S)."
+            self.message.emit(text, "")
+        self._update_busy()
+
+    def _update_busy(self) -> None:
+        if self.busy != self._busy:
+            self._busy = self.busy
+            self.busyChanged.emit(self._busy)
+
+    # ---------------------------------------------------------------------------------- worker events
+    def _on_progress(self, done: int, total: int) -> None:
+        if self._tiles_started is None:
+            self._tiles_started = time.perf_counter()  # the model is loaded and the photo read
+        self.tiles = (done, total)
+        self._report_progress()
+
+    def _on_yielded(self, value: object) -> None:
+        self._model_loaded = self.status.take(value) or self._model_loaded
+
+    def _on_succeeded(self, outcome: RunOutcome) -> None:
+        job = self.queue.get(outcome.job_id)
+        if job is None:
+            return  # removed while it ran
+        result = outcome.result
+        job.result, job.state, job.saved_path = result, "done", outcome.saved_path
+        job.size = job.size or result.input_size
+        job.message = f"Saved as {outcome.saved_path}" if outcome.saved_path else "Not saved yet (Ctrl+S saves it)"
+        if outcome.save_error:
+            job.message = f"Not saved: {outcome.save_error}"
+            self.message.emit(f"{job.path.name} was not saved.", outcome.save_error)
+        self._counts["done"] += 1
+        width, height = result.input_size
+        self.settings.record_throughput(result.model.kind, result.model.device, result.seconds,
+                                        width * height / 1e6)
+        self.measured.emit()
+        # At once, not when the worker's "finished" arrives: the result can be saved from this moment.
+        self.jobChanged.emit(job.id)
+        self.resultReady.emit(job.id, outcome.display)
+        outcome.display = QImage()  # the view holds what it shows; a batch must not keep every QImage
+        if not self._batch and not outcome.save_error:
+            self.message.emit(f"{job.path.name} upscaled in {took(result.seconds)}. Ctrl+S saves it.", "")
+
+    def _on_failed(self, message: str, error: BaseException | None) -> None:
+        job = self.queue.get(self._job_id)
+        if job is None:
+            return
+        cancelled = isinstance(error, Cancelled)
+        job.state, job.message = ("cancelled" if cancelled else "failed"), message
+        self.jobChanged.emit(job.id)
+        if cancelled:
+            self.message.emit(f"Stopped {job.path.name}. Retry (Ctrl+Shift+R) starts it again.", "")
+            return
+        self._counts["failed"] += 1
+        if affects_every_photo(error, self._model_loaded):
+            self._processing = False  # every other photo would fail the same way
+            self.error.emit(message, "Cannot upscale")
+        else:
+            self.message.emit(f"{job.path.name} failed; hover it in the queue to see why.", message)
+
+    def _on_finished(self) -> None:
+        self._job_id = None
+        if self._processing:
+            self._start_next()
+        else:
+            self._finish()
+
+    def _report_progress(self) -> None:
+        job = self.queue.get(self._job_id)
+        if job is None:
+            return
+        done, total = self.tiles
+        now = time.perf_counter()
+        parts = [job.path.name]
+        if self._tiles_started is None:
+            parts.append("reading the photo…" if self._model_loaded else "loading the model…")
+        else:
+            parts.append(f"tile {done} of {total}")
+        parts.append(f"{clock(now - self._job_started)} elapsed")
+        left = None
+        if done and total and self._tiles_started is not None:
+            left = (now - self._tiles_started) / done * (total - done)
+        else:
+            estimate = self.status.estimate_seconds([job.size])
+            if estimate is not None:
+                left = max(0.0, estimate - (now - (self._tiles_started or now)))
+        if left is not None:
+            parts.append(f"{format_duration(left)} left")
+        waiting = len(self.queue.waiting())
+        if waiting:
+            parts.append(f"{waiting} more waiting")
+        self.progressChanged.emit(" · ".join(parts), done, total)

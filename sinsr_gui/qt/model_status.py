@@ -1,0 +1,170 @@
+"""Which model the app runs, where: the one a run loaded once it reported itself, else the one the settings
+would load. Labels, the model picker's entries, whether the first-run panel is needed, time estimates and
+"does this error stop every photo" all come from here, and every fact about a model from its descriptor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Signal
+
+from sinsr_gui.errors import UserError
+from sinsr_gui.qt.messages import with_remedy
+from sinsr_gui.qt.text import format_duration
+from sinsr_gui.settings import Settings
+
+if TYPE_CHECKING:
+    from sinsr_gui.engine.descriptor import ModelDescriptor
+    from sinsr_gui.engine.photo import ModelInfo
+
+# Which settings mean another model (release the loaded one) and which make previews outdated.
+MODEL_FIELDS = ("model", "device", "precision")
+IMAGE_FIELDS = ("model", "precision", "seed", "scale", "tile", "overlap")
+
+
+def affects_every_photo(error: BaseException | None, model_loaded: bool) -> bool:
+    """A failure before the model was loaded (weights, device, a damaged file) or an out-of-memory error
+    would repeat for every photo, so the queue stops; a failure of one photo's file does not."""
+    from sinsr_gui.engine.tiling import OutOfMemory
+
+    return error is not None and (not model_loaded or isinstance(error, OutOfMemory))
+
+
+class ModelStatus(QObject):
+    """The model in use; ``changed`` when a run reports the loaded model or the settings change it."""
+
+    changed = Signal()
+    notice = Signal(str, str)  # a short sentence for the status bar, the whole text
+
+    def __init__(self, settings: Settings, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.loaded: ModelInfo | None = None
+
+    def request(self):
+        return self.settings.to_options().model
+
+    # ------------------------------------------------------------------------------------------ updates
+    def set_loaded(self, info: ModelInfo) -> None:
+        """A worker loaded ``info``'s model (``info.notice``: e.g. "auto" fell back to a built-in model)."""
+        self.loaded = info
+        self.changed.emit()
+        if info.notice is not None:
+            self.notice.emit(info.notice.message, with_remedy(info.notice.message, info.notice.remedy))
+
+    def take(self, value: object) -> bool:
+        """Record ``value`` if it is the ``ModelInfo`` a run or preview task yields once its model is loaded;
+        True if it was."""
+        from sinsr_gui.engine.photo import ModelInfo
+
+        if isinstance(value, ModelInfo):
+            self.set_loaded(value)
+            return True
+        return False
+
+    def forget(self) -> None:
+        """The model settings changed: the next run loads another model."""
+        self.loaded = None
+        self.changed.emit()
+
+    # ------------------------------------------------------------------------------------------- queries
+    def expected(self) -> tuple[ModelDescriptor | None, str | None]:
+        """The descriptor and device key ("cpu", "cuda:1") of the model a run would use now (None: unknown)."""
+        from sinsr_gui.engine.devices import resolve_device
+        from sinsr_gui.engine.models import descriptor_for, resolve_choice
+        from sinsr_gui.engine.photo import device_key
+
+        if self.loaded is not None:
+            return descriptor_for(self.loaded.kind, self.request()), self.loaded.device
+        try:
+            kind, _ = resolve_choice(self.request())
+            descriptor = descriptor_for(kind, self.request())
+        except UserError:
+            descriptor = None
+        try:
+            device = device_key(resolve_device(self.settings.device))
+        except UserError:
+            device = None
+        return descriptor, device
+
+    def seconds_per_megapixel(self) -> float | None:
+        """Measured speed of the expected model here; for a multi-step model not measured yet, SinSR's speed
+        times its number of steps (the same network, run that many times)."""
+        descriptor, device = self.expected()
+        if descriptor is None or device is None:
+            return None
+        rate = self.settings.seconds_per_megapixel(descriptor.kind, device)
+        if rate is None and descriptor.passes > 1:
+            single = self.settings.seconds_per_megapixel("sinsr", device)
+            rate = single * descriptor.passes if single is not None else None
+        return rate
+
+    def long_run_warning(self, estimate: float | None) -> str:
+        """A sentence when the run will be long (over 10 minutes, or a multi-step model on a CPU), else ""."""
+        descriptor, device = self.expected()
+        if descriptor is None:
+            return ""
+        slow = descriptor.passes > 1 and device == "cpu"
+        if not slow and (estimate is None or estimate < 600):
+            return ""
+        why = f" {descriptor.display_name} runs {descriptor.passes} steps per tile" if descriptor.passes > 1 else ""
+        return f"This will take a while{f': about {format_duration(estimate)}' if estimate else ''}.{why}" + (
+            " on the processor; SinSR gives nearly the same in one step." if slow else "")
+
+    def estimate_seconds(self, sizes: list[tuple[int, int] | None]) -> float | None:
+        """Expected time for photos of these (width, height); None until every size and a speed are known."""
+        rate = self.seconds_per_megapixel()
+        if not sizes or rate is None or any(s is None for s in sizes):
+            return None
+        return rate * sum(w * h for w, h in sizes) / 1e6  # type: ignore[misc]
+
+    def label(self) -> str:
+        """For the status bar: "SinSR v1 · CPU · fp32" once loaded, else "Photo (built-in) · CPU"."""
+        info = self.loaded
+        if info is not None:
+            return f"{info.display_name} · {info.device_label} · {info.precision}"
+        descriptor, device = self.expected()
+        name = descriptor.display_name if descriptor is not None else "No model"
+        device = device or self.settings.device
+        return f"{name} · {device.upper() if device in ('cpu', 'mps') else device}"
+
+    def choices(self) -> list[tuple[ModelDescriptor, bool]]:
+        """Every model with whether it is installed."""
+        from sinsr_gui.engine.models import model_choices
+
+        request = self.request()
+        try:
+            return model_choices(request)
+        except UserError:  # e.g. only one of the two explicit SinSR files: as if none were given
+            return model_choices(dataclasses.replace(request, unet=None, autoencoder=None))
+
+    def picker(self) -> list[tuple[str, str, str]]:
+        """The model picker's entries: (setting value, label, tooltip), Automatic first."""
+        from sinsr_gui.engine.models import AUTO, AUTO_ORDER, descriptor_for, resolve_choice
+
+        request = dataclasses.replace(self.request(), model=AUTO)
+        try:
+            now = descriptor_for(resolve_choice(request)[0]).display_name
+        except UserError:
+            now = "nothing installed"
+        first, fallback = (descriptor_for(k).display_name for k in AUTO_ORDER)
+        entries = [(AUTO, f"Automatic: now {now}", f"{first} when it is installed, otherwise {fallback}.")]
+        for descriptor, installed in self.choices():
+            state = "installed" if installed else "not installed"
+            entries.append((descriptor.kind, f"{descriptor.display_name} · {state}", descriptor.summary))
+        return entries
+
+    def first_run_needed(self) -> bool:
+        """Until the user made a choice, every launch offers it again while the chosen model is not there
+        (or "Automatic" had to fall back)."""
+        from sinsr_gui.engine.models import resolve_choice
+
+        if self.settings.first_run_done:
+            return False
+        try:
+            kind, notice = resolve_choice(self.request())
+        except UserError:
+            return True
+        return notice is not None or not dict((d.kind, ok) for d, ok in self.choices()).get(kind, False)

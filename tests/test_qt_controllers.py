@@ -1,0 +1,522 @@
+"""Each of the window's controllers on its own (no MainWindow): the worker slot, the run, previews, saving,
+the display, thumbnails and the weights flow.
+
+The run and save tests use a stand-in model (nearest-neighbour x4, whose tiles can be held back), so they are
+fast and a cancel lands at a known point; the preview test uses the real built-in Photo model, because what
+it checks is that a preview equals the final result.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import dataclasses  # noqa: E402
+import threading  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+from PySide6.QtCore import QRect  # noqa: E402
+
+from sinsr_gui.engine.models import ModelCache, ModelUnavailable  # noqa: E402
+from sinsr_gui.engine.models.builtin import PHOTO  # noqa: E402
+from sinsr_gui.engine.photo import PhotoCache, Progress, read_photo  # noqa: E402
+from sinsr_gui.errors import Remedy  # noqa: E402
+from sinsr_gui.qt.controllers.display import DisplayController  # noqa: E402
+from sinsr_gui.qt.controllers.preview import PreviewController, fit_region  # noqa: E402
+from sinsr_gui.qt.controllers.run import RunController  # noqa: E402
+from sinsr_gui.qt.controllers.save import SaveController  # noqa: E402
+from sinsr_gui.qt.controllers.thumbnails import ThumbnailController  # noqa: E402
+from sinsr_gui.qt.controllers.weights import PAUSED, WeightsController, licences  # noqa: E402
+from sinsr_gui.qt.first_run import FirstRunPanel  # noqa: E402
+from sinsr_gui.qt.messages import GET_MODEL  # noqa: E402
+from sinsr_gui.qt.model_status import ModelStatus  # noqa: E402
+from sinsr_gui.qt.worker_slot import WorkerSlot  # noqa: E402
+from sinsr_gui.queue import PhotoQueue  # noqa: E402
+from sinsr_gui.settings import Settings  # noqa: E402
+from tests.http_server import AUTOENCODER_FIXTURE, UNET_FIXTURE, make_registry  # noqa: E402
+from tests.qt_support import qimage_array  # noqa: E402
+
+TIMEOUT_MS = 60_000
+
+
+# ----------------------------------------------------------------------------------------------- helpers
+class FakeModel:
+    """A tiler model: x4 nearest neighbour, with the Photo model's descriptor. With ``gate``, each batch of
+    tiles waits for it to be set (a test decides when tiles finish)."""
+
+    def __init__(self, gate: threading.Event | None = None) -> None:
+        self.descriptor = PHOTO
+        self.device = torch.device("cpu")
+        self.precision_label = "fp32"
+        self.gate = gate
+        self.batches = 0
+
+    scale = property(lambda self: self.descriptor.scale)
+    size_multiple = property(lambda self: self.descriptor.size_multiple)
+
+    def noise_field(self, batch, height, width, generator):
+        return None
+
+    def run_tiles(self, tiles: torch.Tensor, noise) -> torch.Tensor:
+        if self.gate is not None:
+            assert self.gate.wait(TIMEOUT_MS / 1000)
+        self.batches += 1
+        return tiles.repeat_interleave(4, dim=2).repeat_interleave(4, dim=3)
+
+
+class FakeModels:
+    """A ModelCache stand-in: always the same model, or an error."""
+
+    def __init__(self, model: FakeModel | None = None, error: BaseException | None = None) -> None:
+        self.model, self.error = model or FakeModel(), error
+
+    def get(self, request):
+        if self.error is not None:
+            raise self.error
+        return self.model, None
+
+    def release(self) -> None:
+        pass
+
+
+def photo_file(path: Path, width: int = 24, height: int = 20, seed: int = 0, fmt: str = "PNG") -> Path:
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 255, (height, width, 3), dtype=np.uint8)).save(path, fmt)
+    return path
+
+
+class Recorder:
+    """Collects a controller's signals as (name, *args), in order."""
+
+    def __init__(self, obj, *names: str) -> None:
+        self.events: list[tuple] = []
+        for name in names:
+            getattr(obj, name).connect(lambda *args, _n=name: self.events.append((_n, *args)))
+
+    def of(self, name: str) -> list[tuple]:
+        return [e[1:] for e in self.events if e[0] == name]
+
+
+def make_run(tmp_path, paths, models=None, **settings):
+    s = Settings(model="photo", device="cpu", precision="fp32", **settings)
+    queue = PhotoQueue(tmp_path / "Pictures")
+    queue.add(paths)
+    status = ModelStatus(s)
+    runner = RunController(queue, s, status, models or FakeModels(), PhotoCache())
+    return runner, queue, s
+
+
+@pytest.fixture
+def wait(qtbot):
+    def wait(condition, timeout: int = TIMEOUT_MS) -> None:
+        qtbot.waitUntil(lambda: bool(condition()), timeout=timeout)
+
+    return wait
+
+
+# ------------------------------------------------------------------------------------------- worker slot
+def test_worker_slot_runs_one_task_at_a_time_and_keeps_its_thread_until_it_ends(qtbot, wait):
+    slot = WorkerSlot("test")
+    calls: list[tuple] = []
+    gate = threading.Event()
+
+    def task(control):
+        yield Progress(0, 1)
+        gate.wait(10)
+        yield "hello"
+        return 42
+
+    def on(name):
+        return lambda *a: calls.append((name, threading.current_thread() is threading.main_thread(), *a))
+
+    assert slot.start(task, on_started=on("started"), on_progress=on("progress"), on_yielded=on("yielded"),
+                      on_succeeded=on("succeeded"), on_failed=on("failed"), on_finished=on("finished"))
+    assert slot.busy and slot.active
+    assert not slot.start(lambda control: None)  # busy: refused, nothing runs
+    gate.set()
+    with qtbot.waitSignal(slot.idle, timeout=TIMEOUT_MS):
+        pass
+    assert [c[0] for c in calls] == ["started", "progress", "yielded", "succeeded", "finished"]
+    assert all(c[1] for c in calls)  # every callback on the GUI thread
+    assert calls[1][2:] == (0, 1) and calls[2][2] == "hello" and calls[3][2] == 42
+    assert not slot.busy and not slot.active and not slot.threads
+
+
+def test_worker_slot_failure_cancel_and_shutdown(qtbot, wait):
+    slot = WorkerSlot("test")
+    failures: list[tuple] = []
+
+    def task(control):
+        while not control.cancel.is_set():
+            yield Progress(0, 1)
+            control.cancel.wait(0.01)
+        raise ModelUnavailable("Gone.", Remedy("get_weights", "sinsr_v1"))
+
+    started = []
+    assert slot.start(task, on_started=lambda: started.append(1), on_failed=lambda m, e: failures.append((m, e)))
+    wait(lambda: started)
+    assert slot.shutdown(TIMEOUT_MS)  # cancels, waits for the thread, delivers what was queued
+    (message, error), = failures
+    assert isinstance(error, ModelUnavailable) and message == f"Gone. Get them with {GET_MODEL}"
+    assert not slot.active and slot.closed
+    assert not slot.start(lambda control: None)  # after shutdown: refused
+
+
+# ---------------------------------------------------------------------------------------------------- run
+def test_run_processes_the_queue_in_order_saves_a_batch_and_releases_it(qtbot, tmp_path, wait):
+    paths = [photo_file(tmp_path / f"p{i}.png", seed=i) for i in range(3)]
+    runner, queue, settings = make_run(tmp_path, paths, auto_save="batch", tile=16)
+    rec = Recorder(runner, "jobChanged", "progressChanged", "measured", "error", "busyChanged")
+    running: list[str] = []
+    runner.jobChanged.connect(lambda i: queue.get(i).state == "running" and running.append(queue.get(i).path.name))
+    runner.start()
+    wait(lambda: not runner.busy)
+    assert running == ["p0.png", "p1.png", "p2.png"]  # one at a time, in queue order
+    for job in queue:
+        assert job.state == "done" and job.saved_path == tmp_path / f"{job.path.stem}_x4.png"
+        assert job.saved_path.is_file() and job.result.rgb is None  # saved, then released
+        assert job.result.meta.path == job.path and job.size == (24, 20)
+    assert settings.seconds_per_megapixel("photo", "cpu") is not None  # measured by descriptor kind @ device
+    assert len(rec.of("measured")) == 3 and not rec.of("error")
+    texts = [t for t, _done, total in rec.of("progressChanged") if total]
+    assert any("tile" in t and "elapsed" in t for t in texts) and any("2 more waiting" in t for t in texts)
+    assert rec.of("busyChanged") == [(True,), (False,)]
+
+
+@pytest.mark.parametrize(("auto_save", "count", "saved", "in_memory"), [
+    ("batch", 1, False, True),  # a single photo stays in memory until the user saves it
+    ("always", 1, True, True),  # saved, but not a batch: kept for Save as
+    ("never", 2, False, True),
+])
+def test_run_auto_save_setting(qtbot, tmp_path, wait, auto_save, count, saved, in_memory):
+    paths = [photo_file(tmp_path / f"q{i}.png", seed=i) for i in range(count)]
+    runner, queue, _ = make_run(tmp_path, paths, auto_save=auto_save)
+    runner.start()
+    wait(lambda: not runner.busy)
+    assert all((j.saved_path is not None) == saved and j.in_memory == in_memory for j in queue)
+
+
+def test_result_is_final_before_the_worker_finishes(qtbot, tmp_path, wait):
+    """The job is done (and its Save possible) when ``succeeded`` arrives, not when ``finished`` does."""
+    runner, queue, _ = make_run(tmp_path, [photo_file(tmp_path / "a.png")])
+    seen: list[tuple[str, bool]] = []
+    runner.jobChanged.connect(lambda i: seen.append((queue.get(i).state, runner.slot.busy)))
+    runner.start()
+    wait(lambda: not runner.busy)
+    assert ("done", True) in seen
+
+
+def test_cancel_stops_within_a_tile_and_the_rest_waits(qtbot, tmp_path, wait):
+    gate = threading.Event()
+    model = FakeModel(gate)
+    paths = [photo_file(tmp_path / "big.png", 64, 48), photo_file(tmp_path / "next.png")]
+    runner, queue, _ = make_run(tmp_path, paths, models=FakeModels(model), tile=16)
+    runner.start()
+    wait(lambda: runner.tiles[1] > 0)  # the tiles are planned and the first one waits at the gate
+    assert runner.cancel()
+    gate.set()
+    wait(lambda: not runner.busy)
+    big, rest = queue
+    assert big.state == "cancelled" and big.message == "Cancelled." and big.result is None
+    assert model.batches < runner.tiles[1]  # stopped before the last tile
+    assert rest.state == "waiting"  # the rest of the queue waits for the next Upscale
+
+
+def test_a_model_failure_stops_the_queue_a_bad_file_does_not(qtbot, tmp_path, wait):
+    paths = [photo_file(tmp_path / f"m{i}.png") for i in range(2)]
+    error = ModelUnavailable("The SinSR weights are not installed.", Remedy("get_weights", "sinsr_v1,vq_f4"))
+    runner, queue, _ = make_run(tmp_path, paths, models=FakeModels(error=error))
+    rec = Recorder(runner, "error", "message")
+    runner.start()
+    wait(lambda: not runner.busy)
+    first, second = queue
+    assert first.state == "failed" and second.state == "waiting"  # every other photo would fail the same way
+    assert rec.of("error") == [(f"The SinSR weights are not installed. Get them with {GET_MODEL}", "Cannot upscale")]
+
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    runner, queue, _ = make_run(tmp_path, [bad, photo_file(tmp_path / "ok.png")])
+    rec = Recorder(runner, "error", "message")
+    runner.start()
+    wait(lambda: not runner.busy)
+    assert [j.state for j in queue] == ["failed", "done"] and not rec.of("error")
+    assert 'Cannot read "bad.png"' in queue.get(queue.ids()[0]).message
+    assert any("bad.png failed" in short and "bad.png" in detail for short, detail in rec.of("message"))
+
+
+# ------------------------------------------------------------------------------------------------ preview
+def test_preview_equals_the_final_result_and_uses_the_photo_it_is_given(qtbot, tmp_path, wait):
+    src = photo_file(tmp_path / "p.png", 60, 44, seed=3)
+    photos = PhotoCache()
+    photo = photos.get(src)
+    models = ModelCache()
+    for scale in (4, 2):
+        settings = Settings(model="photo", device="cpu", precision="fp32", tile=32, scale=scale)
+        runner, queue, _ = make_run(tmp_path, [src], models=models, tile=32, scale=scale)
+        runner.photos = photos
+        runner.start()
+        wait(lambda r=runner: not r.busy)
+        final = next(iter(queue)).result.rgb
+        previewer = PreviewController(settings, ModelStatus(settings), models)
+        rec = Recorder(previewer, "ready", "busyChanged")
+        # The view shows the photo at the run's scale; preview its part x 14..44, y 9..33 (LR pixels).
+        assert previewer.start(7, photo, QRect(14 * scale, 9 * scale, 30 * scale, 24 * scale), float(scale))
+        wait(lambda r=rec, p=previewer: r.of("ready") and not p.busy)
+        (job_id, patch, rect), = rec.of("ready")
+        assert job_id == 7 and (rect.x(), rect.y(), rect.width(), rect.height()) == (
+            14 * scale, 9 * scale, 30 * scale, 24 * scale)
+        part = (np.clip(final[rect.y():rect.y() + rect.height(), rect.x():rect.x() + rect.width()], 0, 1) * 255
+                + 0.5).astype(np.uint8)
+        view = patch.convertToFormat(patch.Format.Format_RGB888)
+        pixels = np.frombuffer(view.constBits(), np.uint8).reshape(view.height(), view.bytesPerLine())
+        assert np.array_equal(pixels[:, :view.width() * 3].reshape(view.height(), view.width(), 3), part)
+        assert rec.of("busyChanged") == [(True,), (False,)]
+
+
+def test_a_preview_of_a_photo_no_longer_shown_is_dropped(qtbot, tmp_path, wait):
+    settings = Settings(model="photo", device="cpu")
+    previewer = PreviewController(settings, ModelStatus(settings), FakeModels())
+    rec = Recorder(previewer, "ready")
+    previewer.start(1, read_photo(photo_file(tmp_path / "a.png")), QRect(0, 0, 96, 80), 4.0)
+    previewer.invalidate()  # the user selected another photo
+    wait(lambda: not previewer.busy)
+    assert rec.of("ready") == []
+
+
+def test_preview_region_budget_comes_from_the_model_or_its_measured_speed():
+    from sinsr_gui.engine.models import descriptor_for
+
+    assert fit_region((0, 0, 100, 50), 10_000) == (0, 0, 100, 50, False)
+    x0, y0, x1, y1, shrunk = fit_region((0, 0, 400, 400), 100 * 100)
+    assert shrunk and (x1 - x0, y1 - y0) == (100, 100) and (x0, y0) == (150, 150)  # about the centre
+
+    def budget(model: str, **measured: float) -> int:
+        s = Settings(model=model, device="cpu", sinsr_unet="u", sinsr_autoencoder="a", throughput=measured)
+        return PreviewController(s, ModelStatus(s), FakeModels()).budget()
+
+    assert budget("sinsr") < budget("photo")  # a heavier model (more bytes per pixel) previews less
+    assert 150**2 < budget("sinsr") < 250**2 and descriptor_for("sinsr").tile_bytes[1] > PHOTO.tile_bytes[1]
+    assert budget("photo", **{"photo@cpu": 6.0}) == 1_000_000  # 6 s target at 6 s/MP: one megapixel
+
+
+# --------------------------------------------------------------------------------------------------- save
+def finished_job(tmp_path, queue: PhotoQueue, name: str = "s.png"):
+    src = photo_file(tmp_path / name, 10, 8)
+    job = queue.add([src])[0][0]
+    photo = read_photo(src)
+    from sinsr_gui.engine.photo import ModelInfo, UpscaleResult
+
+    rgb = np.random.default_rng(1).random((32, 40, 3), dtype=np.float32)
+    info = ModelInfo("photo", "Photo (built-in)", "cpu", "CPU", "fp32", 1)
+    job.result = UpscaleResult(rgb, None, photo.meta, 4, (10, 8), 0.1, info)
+    job.state = "done"
+    return job
+
+
+def make_saver(tmp_path, **settings):
+    queue = PhotoQueue(tmp_path / "Pictures")
+    return SaveController(queue, Settings(**settings)), queue
+
+
+def test_save_never_over_an_input_and_only_once(qtbot, tmp_path, wait):
+    saver, queue = make_saver(tmp_path, name_pattern="{stem}")  # the output name is the input's own
+    job = finished_job(tmp_path, queue)
+    original = job.path.read_bytes()
+    rec = Recorder(saver, "done", "message", "jobChanged")
+    saver.save(job)
+    wait(lambda: rec.of("done"))
+    assert rec.of("done") == [(True,)] and job.saved_path == tmp_path / "s (1).png"
+    assert job.path.read_bytes() == original and rec.of("jobChanged") == [(job.id,)]
+    saver.save(job)
+    assert "Already saved as s (1).png" in rec.of("message")[-1][0]
+
+    saver.save_as(job, job.path, "PNG")  # "Save as" onto the input itself: refused, whatever the dialog said
+    wait(lambda: len(rec.of("done")) == 2)
+    assert rec.of("done")[-1] == (False,) and job.path.read_bytes() == original
+
+
+def test_save_as_after_a_batch_released_the_pixels(qtbot, tmp_path, wait):
+    saver, queue = make_saver(tmp_path)
+    lossless, lossy = finished_job(tmp_path, queue, "a.png"), finished_job(tmp_path, queue, "b.png")
+    from sinsr_gui.engine.photo import save_result
+
+    for job, fmt in ((lossless, "PNG"), (lossy, "JPEG")):  # what a batch does: save, then drop the pixels
+        job.saved_path = save_result(job.result, tmp_path / f"{job.path.stem}_x4.{fmt.lower()}",
+                                     dataclasses.replace(Settings().to_options().output, fmt=fmt))
+        job.result = dataclasses.replace(job.result, rgb=None)
+    # From a lossless copy: read back and saved again.
+    assert saver.save_as_problem(lossless) is None
+    rec = Recorder(saver, "done", "upscaleAgainOffered", "failed")
+    saver.save_as(lossless, tmp_path / "again.tif", "TIFF")
+    wait(lambda: rec.of("done"))
+    assert rec.of("done") == [(True,)] and lossless.saved_path == tmp_path / "again.tif"
+    assert np.array_equal(read_photo(tmp_path / "again.tif").rgb, read_photo(tmp_path / "a_x4.png").rgb)
+    # From a JPEG copy: not re-encoded; one sentence, and the offer to upscale again.
+    problem = saver.save_as_problem(lossy)
+    assert problem is not None and "b_x4.jpeg" in problem and "Retry" not in problem
+    saver.save_as(lossy, tmp_path / "nope.png", "PNG")
+    wait(lambda: len(rec.of("done")) == 2)
+    assert rec.of("upscaleAgainOffered") == [(lossy.id, problem)] and not rec.of("failed")
+    assert rec.of("done")[-1] == (False,) and not (tmp_path / "nope.png").exists()
+
+
+# ------------------------------------------------------------------------------------ display, thumbnails
+def test_display_shows_the_cached_photo_and_the_newest_request_wins(qtbot, tmp_path, wait):
+    photos = PhotoCache()
+    queue = PhotoQueue(tmp_path)
+    a, b = (queue.add([photo_file(tmp_path / f"{n}.png", 30, 20)])[0][0] for n in "ab")
+    display = DisplayController(photos)
+    rec = Recorder(display, "shown", "failed")
+    display.show(a)
+    display.show(b)  # before a was decoded
+    wait(lambda: display.current is not None and not display.slot.busy)
+    (shown,), = rec.of("shown")
+    assert shown.job_id == b.id and display.current is shown
+    assert shown.photo is photos.get(b.path)  # the cached object: run and previews use this very photo
+    # "Before" is enlarged with bicubic onto the output grid (x4), so the sides compare pixel for pixel.
+    assert (shown.before.width(), shown.before.height()) == (120, 80) and shown.after is None
+    assert shown.before_label == "Before (bicubic ×4)"
+    enlarged = qimage_array(shown.before)
+    expected = np.asarray(Image.fromarray((np.clip(shown.photo.rgb, 0, 1) * 255 + 0.5).astype(np.uint8)).resize(
+        (120, 80), Image.Resampling.BICUBIC))
+    assert np.abs(enlarged.astype(int) - expected.astype(int)).max() <= 1
+
+    original = DisplayController(photos, view=lambda: (4, "original"))
+    rec2 = Recorder(original, "shown")
+    original.show(b)
+    wait(lambda: rec2.of("shown"))
+    (raw,), = rec2.of("shown")
+    assert (raw.before.width(), raw.before.height()) == (30, 20) and raw.before_label == "Before (original pixels)"
+
+    broken = queue.add([tmp_path / "nothing.png"])[0]  # does not exist: not added
+    assert broken == []
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"garbage")
+    display.show(queue.add([bad])[0][0])
+    wait(lambda: rec.of("failed"))
+    assert 'Cannot read "bad.png"' in rec.of("failed")[0][1]
+
+
+def test_thumbnails_and_unreadable_files_at_once(qtbot, tmp_path, wait):
+    photos = PhotoCache()
+    good = photo_file(tmp_path / "good.jpg", 300, 200, fmt="JPEG")
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8 broken")
+    thumbs = ThumbnailController(photos)
+    rec = Recorder(thumbs, "ready", "unreadable")
+    thumbs.add([(1, good), (2, bad)])
+    wait(lambda: rec.of("ready") and rec.of("unreadable"))
+    (job_id, image, size), = rec.of("ready")
+    assert job_id == 1 and size == (300, 200) and max(image.width(), image.height()) == 256
+    (bad_id, message), = rec.of("unreadable")
+    assert bad_id == 2 and 'Cannot read "bad.jpg"' in message
+    assert photos.get(good) is photos.get(good)  # decoded once, kept for the display and the run
+
+
+# ------------------------------------------------------------------------------------------------ weights
+def test_weights_import_installs_sinsr_and_errors_are_in_the_apps_words(qtbot, tmp_path, wait, isolated_home):
+    registry = make_registry("http://127.0.0.1:9")  # never contacted: importing needs no network
+    panel = FirstRunPanel(licences(registry))
+    settings = Settings()
+    weights = WeightsController(panel, settings, registry)
+    rec = Recorder(weights, "installed")
+    assert not weights.sinsr_available()
+
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"not a checkpoint")
+    weights.import_files([str(junk)])
+    wait(lambda: not weights.busy)
+    text = panel.message_label.text()
+    assert text and "sinsr-upscale" not in text and "--" not in text and not rec.of("installed")
+
+    weights.import_files([str(UNET_FIXTURE), str(AUTOENCODER_FIXTURE)])
+    wait(lambda: not weights.busy)
+    assert weights.sinsr_available() and settings.first_run_done
+    (message,), = rec.of("installed")
+    assert "ready" in message and "ready" in panel.message_label.text()
+
+
+def test_weights_download_shows_progress_and_can_be_paused(qtbot, wait, monkeypatch, isolated_home):
+    from sinsr_gui.weights import download as download_module
+
+    def download(name, store, *, accept_license, progress, cancel):  # the real one is tested on its own
+        assert accept_license  # the panel only offers Download once the licences are accepted
+        progress(250_000, 1_000_000, 50_000.0, 15.0)
+        assert cancel.wait(TIMEOUT_MS / 1000)
+        raise download_module.DownloadCancelled()
+
+    monkeypatch.setattr(download_module, "download", download)
+    registry = make_registry("http://127.0.0.1:9")
+    panel = FirstRunPanel(licences(registry))
+    weights = WeightsController(panel, Settings(), registry)
+    panel.consent_check.setChecked(True)
+    panel.download_button.click()
+    assert weights.busy and panel.is_downloading()
+    wait(lambda: "250.0 KB of 1.0 MB" in panel.progress_label.text())
+    panel.cancel_button.click()
+    wait(lambda: not weights.busy)
+    assert panel.message_label.text() == PAUSED and not panel.is_downloading()
+
+
+def test_a_long_run_is_announced_before_it_starts(qtbot):
+    """The 15-step teacher on a CPU: the estimate comes from SinSR's measured speed times 15 and the user is
+    told, before the run, that it will take a while (and that SinSR does nearly the same in one step)."""
+    s = Settings(model="resshift", device="cpu")
+    status = ModelStatus(s)
+    assert status.long_run_warning(None).startswith("This will take a while.")
+    s.record_throughput("sinsr", "cpu", seconds=40.0, megapixels=1.0)
+    assert status.seconds_per_megapixel() == pytest.approx(600.0)
+    warning = status.long_run_warning(status.estimate_seconds([(1000, 1000)]))
+    assert "10 min" in warning and "15 steps" in warning and "SinSR" in warning
+    s.model = "photo"  # a fast model with a short estimate: nothing to warn about
+    s.record_throughput("photo", "cpu", seconds=1.0, megapixels=1.0)
+    assert status.long_run_warning(status.estimate_seconds([(1000, 1000)])) == ""
+
+
+def test_a_community_model_file_is_imported_only_after_the_user_confirms(qtbot, tmp_path, wait):
+    """Model > Import a model file…: the file is read and recognised, the user is shown what it is and asked
+    (its licence is unknown to the app); a no stores nothing, a yes stores it and offers it as a choice."""
+    from sinsr_gui.qt.controllers.community import CommunityController
+    from sinsr_gui.weights.community import installed_models
+    from sinsr_gui.weights.registry import APP_REGISTRY
+    from sinsr_gui.weights.spandrel_support import import_spandrel
+
+    import_spandrel()
+    from spandrel.architectures.Compact import Compact
+
+    torch.manual_seed(0)
+    path = tmp_path / "4x-Tiny.pth"
+    torch.save(Compact(num_feat=8, num_conv=2, upscale=4).state_dict(), path)
+    settings = Settings(weights_dir=str(tmp_path / "weights"))
+    questions: list[tuple[str, str]] = []
+    answer = {"yes": False}
+
+    def confirm(title: str, text: str, yes: str) -> bool:
+        questions.append((title, text))
+        return answer["yes"]
+
+    controller = CommunityController(settings, APP_REGISTRY, confirm)
+    rec = Recorder(controller, "installed", "imported", "message", "error", "busyChanged")
+    controller.import_file(path)
+    wait(lambda: questions and not controller.busy)
+    assert "4x-Tiny.pth" in questions[0][1] and "licence is unknown" in questions[0][1]
+    assert installed_models(controller.store()) == [] and not rec.of("installed")  # declined: nothing stored
+
+    answer["yes"] = True
+    controller.import_file(path)
+    wait(lambda: rec.of("installed") and not controller.busy)
+    (choice, text), = rec.of("installed")
+    assert choice == "community:4x-tiny" and "Settings > Model" in text
+    assert [m.name for m in installed_models(controller.store())] == ["4x-tiny"]
+    assert not rec.of("error")
+
+    bad = tmp_path / "notes.pth"
+    bad.write_bytes(b"not a model at all")
+    controller.import_file(bad)
+    wait(lambda: rec.of("error") and not controller.busy)
+    assert "notes.pth" in rec.of("error")[0][0]
