@@ -199,11 +199,18 @@ def run() -> str:
             except SelftestError as exc:
                 raise SelftestError(f"{label}: {exc}") from exc
             labels.append(label)
+        from sinsr_gui.engine.imageio import selfcheck
+
+        try:  # the codecs loaded on demand (16-bit PNG/TIFF, HEIC): a frozen build can miss them
+            codecs = selfcheck.run(Path(tmp) / "codecs")
+        except RuntimeError as exc:
+            raise SelftestError(str(exc)) from exc
     checked = " + ".join(labels) + ("" if len(labels) > 1 else " (no built-in model bundled)")
     community = _check_spandrel() or "no spandrel (community models unavailable)"
     seconds = time.perf_counter() - start
     return (f"selftest OK: {checked}, {SIZE}x{SIZE} -> {width}x{height} in {seconds:.1f} s, "
-            f"{icons} icon(s), {sheets} stylesheet(s), torch {torch.__version__}, {community}, resources {resources}")
+            f"{icons} icon(s), {sheets} stylesheet(s), {codecs}, torch {torch.__version__}, {community}, "
+            f"resources {resources}")
 
 
 def _report(line: str) -> None:

@@ -128,7 +128,7 @@ def test_without_sinsr_weights_the_builtin_model_is_used_and_said(tmp_path, caps
     assert "sinsr-upscale weights download sinsr_v1" in err  # how to get the better model
     with Image.open(tmp_path / "out" / "p_x4.png") as im:
         assert im.size == (80, 48)
-        assert len(set(im.getdata())) > 50  # a real picture, not a flat fill
+        assert len(np.unique(np.asarray(im).reshape(-1, 3), axis=0)) > 50  # a real picture, not a flat fill
 
 
 def test_installed_sinsr_weights_are_used_without_flags(tmp_path, capsys, home):
@@ -174,3 +174,16 @@ def test_the_resshift_teacher_runs_from_installed_weights_with_a_sampler_choice(
             assert im.size == (96, 64)
             results[sampler] = np.asarray(im)
     assert not np.array_equal(results["stochastic"], results["deterministic"])
+
+
+def test_colour_fix_and_automatic_format_options(tmp_path, capsys):
+    """--colour-fix reaches the run; the automatic format saves PNG for a PNG photo (JPEG only for HEIC)."""
+    src = make_png(tmp_path / "p.png", 20, 12)
+    out = tmp_path / "out"
+    assert cli.main([str(src), "-o", str(out), "--model", "faithful", "--colour-fix", "wavelet", "--no-progress"]) == 0
+    plain = tmp_path / "plain"
+    assert cli.main([str(src), "-o", str(plain), "--model", "faithful", "--no-progress"]) == 0
+    fixed, unfixed = (np.asarray(Image.open(d / "p_x4.png")) for d in (out, plain))
+    assert fixed.shape == unfixed.shape == (48, 80, 3) and not np.array_equal(fixed, unfixed)
+    with pytest.raises(SystemExit):
+        cli.main([str(src), "--colour-fix", "warm"])

@@ -381,7 +381,7 @@ def test_clipboard_image_without_path() -> None:
 
 
 def test_to_pil_modes_follow_the_source() -> None:
-    grey = LoadedImage(np.zeros((2, 3, 3), np.float32), None, True, 16, None, None, (72.0, 72.0), "PNG", None)
+    grey = LoadedImage(True, 16, None, None, (72.0, 72.0), "PNG", None, rgb=np.zeros((2, 3, 3), np.float32), alpha=None)
     rgb = np.full((2, 3, 3), 0.5, np.float32)
     assert to_pil(rgb, grey, alpha=None, bit_depth=16).mode == "I;16"
     assert to_pil(rgb, grey, alpha=np.ones((2, 3)), bit_depth=8).mode == "LA"

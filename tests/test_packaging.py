@@ -312,3 +312,11 @@ def test_spec_bundles_spandrel_but_never_torchvision(monkeypatch, tmp_path):
                    "spandrel.architectures.LaMa.__arch.LaMa"):
         assert module in hidden, module
     assert not any(m.startswith(("torchvision", "spandrel_extra_arches")) for m in hidden)
+
+
+def test_the_version_lives_only_in_pyproject():
+    import sinsr_gui
+
+    assert sinsr_gui.__version__ == PROJECT["version"]
+    source = (ROOT / "sinsr_gui" / "__init__.py").read_text(encoding="utf-8")
+    assert PROJECT["version"] not in source  # not written a second time

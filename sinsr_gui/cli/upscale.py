@@ -15,6 +15,7 @@ from sinsr_gui import __version__
 from sinsr_gui.cli.messages import describe_error, phrase
 from sinsr_gui.engine.options import (
     AUTO_FORMAT,
+    COLOUR_FIXES,
     DEFAULT_MAX_MEGAPIXELS,
     DEFAULT_NAME_PATTERN,
     DEFAULT_QUALITY,
@@ -60,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(compact is the old name of faithful.)")
     p.add_argument("--sampler", choices=SAMPLERS, default="stochastic",
                    help="ResShift teacher only: stochastic (official default) or deterministic (what SinSR learns)")
+    p.add_argument("--colour-fix", choices=COLOUR_FIXES, default="off",
+                   help="pull colours back to the input's: wavelet (local) or adain (overall); default off")
     p.add_argument("--unet", type=Path, help="SinSR denoiser checkpoint (instead of the installed one)")
     p.add_argument("--autoencoder", type=Path, help="VQ-f4 autoencoder checkpoint (with --unet)")
     p.add_argument("--config", type=Path, help="model config JSON (the reference config.json format)")
@@ -99,7 +102,7 @@ def options_from_args(args: argparse.Namespace):
                            unet=args.unet, autoencoder=args.autoencoder, config=args.config,
                            weights_dir=args.weights_dir, sampler=args.sampler),
         run=RunOptions(scale=args.scale, seed=args.seed, tile=tile, overlap=args.overlap or 0,
-                       batch=max(1, args.batch)),
+                       batch=max(1, args.batch), colour_fix=args.colour_fix),
         output=OutputOptions(fmt=AUTO_FORMAT if args.fmt.strip().upper() == AUTO_FORMAT else normalize_format(args.fmt),
                              quality=args.quality, bit_depth=args.bit_depth or 0,
                              name_pattern=args.name, overwrite=args.overwrite),

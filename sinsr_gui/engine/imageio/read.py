@@ -16,7 +16,7 @@ import io
 import logging
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -37,18 +37,13 @@ DEFAULT_MAX_PIXELS = 100_000_000
 
 
 @dataclass
-class LoadedImage:
-    """A decoded image ready for the model, plus what must be carried into the output file.
+class ImageMeta:
+    """What a photo's file says besides its pixels: what ``save_image(like=...)`` carries into the output file.
 
-    ``rgb`` is float32 (H, W, 3) in [0, 1], RGB, EXIF orientation already applied; grey sources are
-    replicated to three channels. ``alpha`` is float32 (H, W) in [0, 1] or None (straight, not
-    premultiplied). 16-bit sources are scaled by 1/65535, 8-bit ones by 1/255. ``xmp`` is the source's XMP
-    packet (checked well-formed; ``save_image`` updates size, orientation and history), ``iptc`` its IPTC-IIM
-    datasets; both as found in the file, or None.
+    ``xmp`` is the source's XMP packet (checked well-formed; ``save_image`` updates size, orientation and
+    history), ``iptc`` its IPTC-IIM datasets; both as found in the file, or None.
     """
 
-    rgb: np.ndarray
-    alpha: np.ndarray | None
     is_grey: bool
     bit_depth: int
     icc_profile: bytes | None
@@ -60,6 +55,19 @@ class LoadedImage:
     xmp: bytes | None = None
     iptc: bytes | None = None
 
+
+@dataclass(kw_only=True)
+class LoadedImage(ImageMeta):
+    """A decoded image ready for the model: its :class:`ImageMeta` plus the pixels.
+
+    ``rgb`` is float32 (H, W, 3) in [0, 1], RGB, EXIF orientation already applied; grey sources are
+    replicated to three channels. ``alpha`` is float32 (H, W) in [0, 1] or None (straight, not
+    premultiplied). 16-bit sources are scaled by 1/65535, 8-bit ones by 1/255.
+    """
+
+    rgb: np.ndarray
+    alpha: np.ndarray | None
+
     @property
     def size(self) -> tuple[int, int]:
         """(width, height) in pixels, after orientation."""
@@ -67,26 +75,9 @@ class LoadedImage:
 
     @property
     def meta(self) -> ImageMeta:
-        """Everything but the pixels: what ``save_image(like=...)`` carries into the output file."""
-        return ImageMeta(self.is_grey, self.bit_depth, self.icc_profile, self.exif, self.dpi, self.source_format,
-                         self.path, list(self.notes), xmp=self.xmp, iptc=self.iptc)
-
-
-@dataclass
-class ImageMeta:
-    """What a photo's file says besides its pixels; the same fields as :class:`LoadedImage` minus ``rgb`` and
-    ``alpha``, so either can be passed to ``save_image(like=...)``."""
-
-    is_grey: bool
-    bit_depth: int
-    icc_profile: bytes | None
-    exif: bytes | None
-    dpi: tuple[float, float] | None
-    source_format: str
-    path: Path | None
-    notes: list[str] = field(default_factory=list)
-    xmp: bytes | None = None
-    iptc: bytes | None = None
+        """Everything but the pixels (a copy: notes added to it do not change this image's)."""
+        values = {f.name: getattr(self, f.name) for f in fields(ImageMeta)}
+        return ImageMeta(**(values | {"notes": list(self.notes)}))
 
 
 def read_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
