@@ -490,7 +490,7 @@ def write_quality_report(results: dict, images: dict, speed: dict, cards: dict[s
         md += [f"`{e['image']}` ({e['lr_size']}), crop at (top {e['crop']['top']}, left {e['crop']['left']}); "
                f"block: {blocks}; colour shift: {colours}", "", f"![{e['image']}](quality/{e['file']})", ""]
     md += ["## Crops with ground truth", "", *crop_md,
-           "What each training loss brings: [photo_ablation.md](photo_ablation.md)."]
+           "How the Photo model was trained and what each loss brought: [photo_training.md](photo_training.md)."]
     (out / "quality.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     payload = {"results": results, "speed": speed, "targets": targets, "real_photos": real}
     (out / "quality.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
@@ -499,9 +499,9 @@ def write_quality_report(results: dict, images: dict, speed: dict, cards: dict[s
 def write_ablation_report(results: dict, names: Sequence[str], specs: dict[str, str], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     md = ["# What each loss brings to the Photo model", "",
-          "Five short fine-tunes of the Faithful model, each with one loss mix, on the same data stream (seed 0) "
-          "and the same number of steps (`bash scripts/photo_ablation.sh`), measured with "
-          "`python -m sinsr_gui.evaluate --ablation`. Faithful is the starting point of all five.", "",
+          "Short fine-tunes from one starting generator, each with one loss mix, on the same data stream (seed 0) "
+          "and the same number of steps (`bash scripts/photo_ablation.sh INIT`), measured with "
+          "`python -m sinsr_gui.evaluate --ablation`; Faithful is listed for reference.", "",
           "| run | weights |", "|---|---|", *[f"| {n} | `{specs.get(n, '')}` |" for n in names], "",
           "## Protocol", "", *PROTOCOL_DOC, "", format_tables(results, ["bicubic", "faithful", *names])]
     (out / "photo_ablation.md").write_text("\n".join(md) + "\n", encoding="utf-8")
