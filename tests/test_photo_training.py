@@ -110,6 +110,7 @@ def test_export_writes_a_card_the_loader_accepts(data_dir, tmp_path, monkeypatch
     card_path = export_photo(run, resources / "models")
     card = json.loads(card_path.read_text())
     assert card["display_name"] == "Photo (built-in)" and card["training"]["steps"] == 2
+    assert card["training"]["previous_phase"] is None  # started from the built-in Faithful weights
     assert card["training"]["datasets"]  # provenance copied from the Faithful card
     assert {"pixel", "frequency", "adversarial", "pixel_target"} <= set(card["training"]["losses"])
     assert card["training"]["degradations"]["real_world"]["scheme"].startswith("Real-ESRGAN second-order")
@@ -122,3 +123,17 @@ def test_export_writes_a_card_the_loader_accepts(data_dir, tmp_path, monkeypatch
     model = builtin.load_builtin_model(name=builtin.PHOTO)  # size and SHA-256 checked against the card
     with torch.inference_mode():
         assert model(torch.rand(1, 3, 8, 8)).shape == (1, 3, 32, 32)
+
+
+def test_a_two_phase_export_records_both_commands_and_the_active_losses(data_dir, tmp_path):
+    first = _train(data_dir, tmp_path / "p1", "--steps", "2", "--adversarial", "0", "--frequency", "0", "--no-usm")
+    second = _train(data_dir, tmp_path / "p2", "--steps", "2", "--init", str(first / "photo_x4.safetensors"),
+                    "--frequency", "0", "--block-gradient", "1.0", "--no-usm")
+    dest = tmp_path / "models"
+    card = json.loads(export_photo(second, dest).read_text())
+    previous = card["training"]["previous_phase"]
+    assert previous["steps"] == 2 and previous["initialised_from"] == "builtin"
+    assert previous["command"].startswith("python -m sinsr_gui.training.photo") and "--adversarial 0" in previous["command"]
+    assert f"--init {first / 'photo_x4.safetensors'}" in card["training"]["command"]
+    assert "pixel, block-grid gradient and adversarial losses;" in card["description"]
+    assert "frequency" not in card["description"]

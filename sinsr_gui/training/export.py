@@ -64,6 +64,29 @@ def write_card(path: Path, card: dict) -> Path:
     return path
 
 
+def _loss_phrase(loss) -> str:
+    """The active loss terms in words, e.g. "pixel, block-grid gradient and adversarial losses"."""
+    names = [name for name, weight in (("pixel", loss.pixel), ("frequency", loss.frequency),
+                                       ("gradient", loss.gradient), ("block-grid gradient", loss.block_gradient),
+                                       ("adversarial", loss.adversarial)) if weight]
+    target = " (against the unsharp-masked target)" if loss.usm_target else ""
+    words = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return f"{words} loss{'es' if len(names) > 1 else ''}{target}"
+
+
+def _previous_phase(init: str) -> dict | None:
+    """What made the starting weights, when they are another photo run's output (its ``config.json`` beside them)."""
+    from sinsr_gui.training.photo import CONFIG_NAME, PhotoTrainConfig, training_command
+
+    config = Path(init).parent / CONFIG_NAME
+    if init == "builtin" or not config.is_file():
+        return None
+    meta = json.loads(config.read_text(encoding="utf-8"))
+    prev = PhotoTrainConfig.from_dict(meta["train"])
+    return {"steps": meta["step"], "wall_time_s": meta["wall_time_s"], "losses": asdict(prev.loss),
+            "batch": prev.batch, "initialised_from": prev.init, "command": training_command(prev)}
+
+
 def export_photo(run_dir: Path, dest: Path) -> Path:
     """Export a ``python -m sinsr_gui.training.photo`` run as the built-in "Photo" model into ``dest``.
 
@@ -85,7 +108,7 @@ def export_photo(run_dir: Path, dest: Path) -> Path:
         "name": "photo_x4",
         "display_name": "Photo (built-in)",
         "description": "Our own small x4 model for real photos: fine-tuned from the Faithful model on real-world "
-        "degradations (JPEG, blur, noise, resizing) with pixel, frequency and adversarial losses; not SinSR.",
+        f"degradations (JPEG, blur, noise, resizing) with {_loss_phrase(cfg.loss)}; not SinSR.",
         "architecture": architecture_entry(model, meta["parameters"]),
         "file": file_entry(weights),
         "training": {
@@ -93,6 +116,7 @@ def export_photo(run_dir: Path, dest: Path) -> Path:
             "images_used": meta["images"],
             "initialised_from": "resources/models/compact_x4.safetensors (the Faithful model)"
             if cfg.init == "builtin" else cfg.init,
+            "previous_phase": _previous_phase(cfg.init),
             "steps": meta["step"],
             "batch": cfg.batch,
             "lr_patch": cfg.lr_patch,
@@ -101,6 +125,8 @@ def export_photo(run_dir: Path, dest: Path) -> Path:
                 "pixel_target": "unsharp-masked HR (weight 0.5, threshold 10 levels, sigma 8.3)"
                 if cfg.loss.usm_target else "HR",
                 "frequency_loss": "L1 between orthonormal 2-D FFTs (real and imaginary parts)",
+                "gradient_loss": "L1 between horizontal and vertical neighbour differences",
+                "block_gradient_loss": "the same, only across the input's 8x8 JPEG grid (32-px output lines)",
                 "adversarial_loss": f"non-saturating BCE, U-Net discriminator with spectral norm ({cfg.d_feat} "
                 "features), trained from scratch",
             },
