@@ -129,11 +129,15 @@ def test_a_two_phase_export_records_both_commands_and_the_active_losses(data_dir
     first = _train(data_dir, tmp_path / "p1", "--steps", "2", "--adversarial", "0", "--frequency", "0", "--no-usm")
     second = _train(data_dir, tmp_path / "p2", "--steps", "2", "--init", str(first / "photo_x4.safetensors"),
                     "--frequency", "0", "--block-gradient", "1.0", "--no-usm")
+    meta = json.loads((second / "config.json").read_text())
+    meta["train"]["steps"] = 6000  # as if started with --steps 6000 and stopped at step 2 (flat lr: the same run)
+    (second / "config.json").write_text(json.dumps(meta))
     dest = tmp_path / "models"
     card = json.loads(export_photo(second, dest).read_text())
     previous = card["training"]["previous_phase"]
     assert previous["steps"] == 2 and previous["initialised_from"] == "builtin"
     assert previous["command"].startswith("python -m sinsr_gui.training.photo") and "--adversarial 0" in previous["command"]
     assert f"--init {first / 'photo_x4.safetensors'}" in card["training"]["command"]
+    assert "--steps 2 " in card["training"]["command"]
     assert "pixel, block-grid gradient and adversarial losses;" in card["description"]
     assert "frequency" not in card["description"]

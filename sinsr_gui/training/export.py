@@ -9,7 +9,7 @@ SHA-256 (which :mod:`sinsr_gui.weights.builtin` checks before loading).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from safetensors.torch import load_file
@@ -84,7 +84,7 @@ def _previous_phase(init: str) -> dict | None:
     meta = json.loads(config.read_text(encoding="utf-8"))
     prev = PhotoTrainConfig.from_dict(meta["train"])
     return {"steps": meta["step"], "wall_time_s": meta["wall_time_s"], "losses": asdict(prev.loss),
-            "batch": prev.batch, "initialised_from": prev.init, "command": training_command(prev)}
+            "batch": prev.batch, "initialised_from": prev.init, "command": training_command(replace(prev, steps=meta["step"]))}
 
 
 def export_photo(run_dir: Path, dest: Path) -> Path:
@@ -144,7 +144,8 @@ def export_photo(run_dir: Path, dest: Path) -> Path:
             "wall_time_s": meta["wall_time_s"],
             "device": meta["device"],
             "torch": meta["torch"],
-            "command": training_command(cfg),
+            # the learning rate is flat after warm-up, so a run stopped early is the same run with --steps N
+            "command": training_command(replace(cfg, steps=meta["step"])),
         },
     }
     return write_card(dest / "photo_x4.json", card)
