@@ -141,3 +141,34 @@ def test_a_two_phase_export_records_both_commands_and_the_active_losses(data_dir
     assert "--steps 2 " in card["training"]["command"]
     assert "pixel, block-grid gradient and adversarial losses;" in card["description"]
     assert "frequency" not in card["description"]
+
+
+def test_the_one_training_command_runs_both_phases_exports_and_resumes(tmp_path):
+    """scripts/train_photo.sh, the README's one command, with tiny steps; a second run finds both phases done."""
+    import os
+    import subprocess
+    import sys
+
+    sets = tmp_path / "sets"
+    rng = np.random.default_rng(1)
+    for name in ("T91", "BSD200"):
+        (sets / name).mkdir(parents=True)
+        Image.fromarray(rng.integers(0, 255, (40, 44, 3), dtype=np.uint8)).save(sets / name / "a.png")
+    root = Path(photo.__file__).parents[2]
+    env = os.environ | {"PYTHON": sys.executable, "SETS": str(sets), "RUNS": str(tmp_path / "runs"),
+                        "MODELS": str(tmp_path / "models"), "P1_STEPS": "2", "P2_STEPS": "3", "NO_EVAL": "1",
+                        "EXTRA": " ".join(TINY)}
+    generators = []
+    for _ in range(2):
+        done = subprocess.run(["bash", str(root / "scripts" / "train_photo.sh")], env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        generators.append([((tmp_path / "runs" / p / "checkpoint.pt").stat().st_mtime_ns,
+                            (tmp_path / "runs" / p / "photo_x4.safetensors").read_bytes()) for p in ("photo_p1", "photo_p2")])
+    assert generators[0] == generators[1]  # the second run found both phases finished: nothing rewritten
+    card = json.loads((tmp_path / "models" / "photo_x4.json").read_text())
+    assert card["training"]["steps"] == 3 and card["training"]["previous_phase"]["steps"] == 2
+    assert card["training"]["losses"]["block_gradient"] == 1.0 and card["training"]["losses"]["adversarial"] == 0.15
+    assert card["training"]["previous_phase"]["losses"]["adversarial"] == 0.0
+    assert load_file(tmp_path / "models" / "photo_x4.safetensors").keys() == load_file(
+        tmp_path / "runs" / "photo_p2" / "photo_x4.safetensors").keys()
