@@ -61,8 +61,19 @@ def test_same_seed_same_weights_and_resume_continues_exactly(data_dir, tmp_path)
     resumed = _train(data_dir, tmp_path / "c", "--steps", "6", "--checkpoint-every", "2", "--resume")
     wc = load_file(str(resumed / "photo_x4.safetensors"))
     assert all(torch.equal(wa[k], wc[k]) for k in wa)
-    steps = [json.loads(line)["step"] for line in (resumed / "log.jsonl").read_text().splitlines()]
-    assert steps == sorted(steps)
+
+
+def test_resume_after_a_kill_between_checkpoints_logs_each_step_once(data_dir, tmp_path):
+    run = _train(data_dir, tmp_path / "run", "--steps", "5", "--checkpoint-every", "4", "--log-every", "1")
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert ckpt["step"] == 5
+    # As if killed at step 7 after the checkpoint at 5: steps 6 and 7 are in the log but not in the checkpoint.
+    with (run / "log.jsonl").open("a") as log:
+        log.write(json.dumps({"step": 6, "pixel": 9.0}) + "\n" + json.dumps({"step": 7, "pixel": 9.0}) + "\n")
+    _train(data_dir, run, "--steps", "8", "--checkpoint-every", "4", "--log-every", "1", "--resume")
+    entries = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in entries] == list(range(1, 9))
+    assert all(e.get("pixel") != 9.0 for e in entries)  # the lost steps' lines are gone, the retrained ones kept
 
 
 def test_resume_refuses_other_losses(data_dir, tmp_path):

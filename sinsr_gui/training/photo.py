@@ -209,6 +209,7 @@ def train(cfg: PhotoTrainConfig, *, resume: bool = False, quiet: bool = False, t
         step, elapsed_before = int(ckpt["step"]), float(ckpt["elapsed_s"])
         set_rng_states(ckpt["rng"], gen)
         g_start = int(ckpt["g_start"])
+        _trim_log(out / LOG_NAME, step)
     else:
         if start_step:
             # A fresh machine with only the committed generator: continue from its step; the critic starts
@@ -312,6 +313,17 @@ def train(cfg: PhotoTrainConfig, *, resume: bool = False, quiet: bool = False, t
     return out
 
 
+def _trim_log(path: Path, step: int) -> None:
+    """Drop the log lines written after the checkpoint at ``step`` (a run stopped between two checkpoints
+    logged steps it will now train again), so the log has each step once, in order."""
+    if not path.is_file():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
+    if len(kept) != len(lines):
+        path.write_text("".join(kept), encoding="utf-8")
+
+
 def training_command(cfg: PhotoTrainConfig) -> str:
     """The command line that repeats the run described by ``cfg`` (flags left at their defaults omitted)."""
     d = PhotoTrainConfig(data=[], out="")
@@ -360,6 +372,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--no-bf16", action="store_true")
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
+    p.add_argument("--log-every", type=int, default=d.log_every, help="steps between two lines of log.jsonl")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt if there is one")
     p.add_argument("--start-step", default=None, metavar="N|auto",
                    help="without a checkpoint: the step the --init generator is at (auto: from its card)")
@@ -383,7 +396,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = PhotoTrainConfig(
         data=[str(d) for d in args.data], out=args.out, steps=args.steps, batch=args.batch,
         lr_patch=args.lr_patch, lr_g=args.lr_g, lr_d=args.lr_d, d_warmup=args.d_warmup, d_feat=args.d_feat,
-        seed=args.seed, bf16=not args.no_bf16, checkpoint_every=args.checkpoint_every, init=args.init,
+        seed=args.seed, bf16=not args.no_bf16, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
+        init=args.init,
         loss=LossWeights(pixel=args.pixel, usm_target=not args.no_usm, frequency=args.frequency,
                          adversarial=args.adversarial, gradient=args.gradient, block_gradient=args.block_gradient),
         real_world_prob=args.real_world_prob, web_photo_prob=args.web_photo_prob,
