@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                "seconds_per_128_tile": round(median, 3), "output_mp_per_s": round(mp / median, 3),
                "runs": runs, "times": [round(t, 3) for t in times]}
         rows.append(row)
-        print(f"{row['display_name']:<34} {row['precision']:<44} {median:9.2f} s  {mp / median:8.3f} MP/s",
+        print(f"{name:<24} {row['precision']:<50} {median:9.2f} s  {mp / median:8.3f} MP/s",
               flush=True)
         del model
     payload = {"cpu": cpu_name(), "threads": torch.get_num_threads(), "torch": torch.__version__,
