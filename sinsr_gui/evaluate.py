@@ -23,7 +23,10 @@ rounded to 8 bits (as a saved image would be), then measured:
   value is reported next to it (about 1.0);
 * **sharpness**: :func:`sharpness_ratio`, the mean luma gradient against the ground truth's (1.0 = as crisp);
 * **colour**: :func:`colour_shift`, the largest per-channel change of the mean colour against the input, in
-  8-bit levels.
+  8-bit levels;
+* **pattern**: :func:`cell_pattern`, a fixed pattern repeated in every 4x4 output cell (the dot grid a GAN can
+  teach a pixel-shuffle network), RMS in luma levels; the ground truth's own value (the chance level of the
+  average, about 0.3 on Set14) is reported next to it.
 
 Writes ``quality.md``, ``quality.json`` and crops in ``quality/`` under ``--out`` (with ``--ablation``:
 ``photo_ablation.md`` / ``.json`` instead), and prints the tables. ``--update-cards`` puts the metrics and
@@ -54,7 +57,7 @@ NOISE_SIGMA = 5.0 / 255.0
 JPEG_QUALITY = 75
 PROTOCOLS = ("bicubic", "real-world", "jpeg30", "jpeg45", "jpeg50", "jpeg70", "second-order")
 ABLATION_PROTOCOLS = ("bicubic", "jpeg45", "second-order")
-METRICS = ("psnr", "ssim", "block", "sharpness", "colour")
+METRICS = ("psnr", "ssim", "block", "sharpness", "colour", "pattern")
 SPEED_LR_SIZE = (1024, 768)  # (W, H) -> 4096 x 3072 output
 TARGET = {"set": "Set14", "protocol": "jpeg45", "psnr_gain": 0.3, "block_rel": 0.10, "sharpness": 0.55,
           "colour": 2.0, "mp_per_s": 1.0}
@@ -153,11 +156,26 @@ def colour_shift(sr: np.ndarray, lr: np.ndarray) -> float:
     return float(np.abs(sr.reshape(-1, 3).mean(0) - lr.reshape(-1, 3).mean(0)).max())
 
 
+def cell_pattern(img: np.ndarray, cell: int = SCALE) -> float:
+    """How strong a pattern repeated in every ``cell`` x ``cell`` output cell is, in 8-bit luma levels (RMS).
+
+    Each cell's own mean is removed, then the cells are averaged position by position: texture and edges fall
+    at every position in turn and average out, while a fixed sub-pixel pattern (one position always brighter)
+    survives. ``img`` is ``(H, W, 3)`` uint8 RGB; an image without such a pattern gives only the chance level of
+    the average (smaller for larger images).
+    """
+    y = rgb_to_y(img / 255.0)
+    h, w = (y.shape[0] // cell) * cell, (y.shape[1] // cell) * cell
+    cells = y[:h, :w].reshape(h // cell, cell, w // cell, cell).transpose(0, 2, 1, 3)
+    pattern = (cells - cells.mean(axis=(2, 3), keepdims=True)).mean(axis=(0, 1))
+    return float(np.sqrt(np.mean(pattern**2)))
+
+
 def measure(sr: np.ndarray, hr: np.ndarray, lr: np.ndarray) -> dict[str, float]:
     """Every metric of :data:`METRICS` for one output (all ``(H, W, 3)`` uint8 RGB; ``lr`` is the input)."""
     p, s = y_metrics(sr, hr)
     return {"psnr": p, "ssim": s, "block": block_index(sr), "sharpness": sharpness_ratio(sr, hr),
-            "colour": colour_shift(sr, lr)}
+            "colour": colour_shift(sr, lr), "pattern": cell_pattern(sr)}
 
 
 # ----------------------------------------------------------------------------------------------- data
@@ -234,7 +252,7 @@ def evaluate_sets(sets: dict[str, Path], upscalers: dict[str, Upscaler], protoco
     """Every metric for every set x protocol x method.
 
     Returns ``(results, images)``. ``results[set][protocol]`` has ``"mean"[method][metric]``,
-    ``"images"[name][method][metric]`` and ``"gt_block"`` (the ground truth's mean block index).
+    ``"images"[name][method][metric]``, ``"gt_block"`` and ``"gt_pattern"`` (the ground truth's means).
     ``images[(set, protocol, name)]`` holds ``{"lr", "hr", method...}`` uint8 arrays for the ``(set, protocol,
     name)`` triples that ``keep`` accepts (for the crops).
     """
@@ -244,19 +262,21 @@ def evaluate_sets(sets: dict[str, Path], upscalers: dict[str, Upscaler], protoco
         results[set_name] = {}
         for protocol in protocols:
             per_image: dict[str, dict[str, dict[str, float]]] = {}
-            gt_blocks = []
+            gt_blocks, gt_patterns = [], []
             for path in list_pngs(folder):
                 hr = load_hr(path)
                 lr = make_lr(hr, protocol, path.name)
                 outs = {m: fn(lr) for m, fn in upscalers.items()}
                 per_image[path.stem] = {m: measure(out, hr, lr) for m, out in outs.items()}
                 gt_blocks.append(block_index(hr))
+                gt_patterns.append(cell_pattern(hr))
                 if keep(set_name, protocol, path.stem):
                     images[(set_name, protocol, path.stem)] = {"lr": lr, "hr": hr, **outs}
             mean = {m: {k: statistics.fmean(v[m][k] for v in per_image.values()) for k in METRICS}
                     for m in upscalers}
             results[set_name][protocol] = {"mean": mean, "images": per_image,
-                                           "gt_block": statistics.fmean(gt_blocks)}
+                                           "gt_block": statistics.fmean(gt_blocks),
+                                           "gt_pattern": statistics.fmean(gt_patterns)}
     return results, images
 
 
@@ -386,7 +406,8 @@ def realset_crops(folder: Path, models: dict[str, torch.nn.Module], out: Path, s
                         "crop": {"top": top, "left": left, "size": size},
                         "block": {"input": block_index(pil_upscale(lr, Image.Resampling.BICUBIC)),
                                   **{n: block_index(o) for n, o in outs.items()}},
-                        "colour": {n: colour_shift(o, lr) for n, o in outs.items()}})
+                        "colour": {n: colour_shift(o, lr) for n, o in outs.items()},
+                        "pattern": {n: cell_pattern(o) for n, o in outs.items()}})
     return entries
 
 
@@ -395,7 +416,7 @@ def realset_crops(folder: Path, models: dict[str, torch.nn.Module], out: Path, s
 
 def _fmt(metric: str, v: float) -> str:
     return {"psnr": f"{v:.2f}", "ssim": f"{v:.4f}", "block": f"{v:.3f}", "sharpness": f"{v:.3f}",
-            "colour": f"{v:.2f}"}[metric]
+            "colour": f"{v:.2f}", "pattern": f"{v:.2f}"}[metric]
 
 
 def format_tables(results: dict, methods: Sequence[str]) -> str:
@@ -403,13 +424,15 @@ def format_tables(results: dict, methods: Sequence[str]) -> str:
     parts = []
     for set_name, by_protocol in results.items():
         lines = [f"### {set_name}", "", "| protocol | method | PSNR-Y dB | SSIM | block (GT) | sharpness | colour "
-                 "shift | PSNR vs bicubic |", "|---|---|---|---|---|---|---|---|"]
+                 "shift | 4-px pattern (GT) | PSNR vs bicubic |", "|---|---|---|---|---|---|---|---|---|"]
         for protocol, res in by_protocol.items():
             base = res["mean"]["bicubic"]["psnr"]
             for m in methods:
                 r = res["mean"][m]
                 cells = [_fmt(k, r[k]) for k in METRICS]
                 cells[2] += f" ({res['gt_block']:.3f})"
+                if "gt_pattern" in res:
+                    cells[5] += f" ({res['gt_pattern']:.2f})"
                 lines.append(f"| {protocol} | {LABELS.get(m, m)} | " + " | ".join(cells)
                              + f" | {r['psnr'] - base:+.2f} |")
         parts.append("\n".join(lines))
@@ -444,6 +467,9 @@ PROTOCOL_DOC = [
     "elsewhere, horizontal and vertical averaged; the ground truth's own value in brackets.",
     "- **sharpness**: mean luma gradient magnitude (forward differences) over the ground truth's.",
     "- **colour shift**: largest per-channel difference of the mean colour against the input, 8-bit levels.",
+    "- **4-px pattern**: a pattern repeated in every 4×4 output cell (a GAN's dot grid): each cell's mean removed, "
+    "the cells averaged position by position, RMS in luma levels; the ground truth's value (chance level) in "
+    "brackets.",
 ]
 
 
@@ -482,13 +508,15 @@ def write_quality_report(results: dict, images: dict, speed: dict, cards: dict[s
                   f"{row['best_mp_per_s']} |")
     md += ["", "## Real photos (RealSet65, no ground truth)", "",
            "The 48×48 LR window with the most detail of each photo, shown at the output size: the input enlarged "
-           "with bicubic, then each model. Block index of the whole output (input enlarged: its own grid) and "
-           "colour shift against the input.", ""]
+           "with bicubic, then each model. Block index of the whole output (input enlarged: its own grid), "
+           "colour shift against the input and the 4-px pattern of the whole output.", ""]
     for e in real:
         blocks = ", ".join(f"{LABELS.get(k, k)} {v:.2f}" for k, v in e["block"].items())
         colours = ", ".join(f"{LABELS.get(k, k)} {v:.2f}" for k, v in e["colour"].items())
+        patterns = ", ".join(f"{LABELS.get(k, k)} {v:.2f}" for k, v in e.get("pattern", {}).items())
         md += [f"`{e['image']}` ({e['lr_size']}), crop at (top {e['crop']['top']}, left {e['crop']['left']}); "
-               f"block: {blocks}; colour shift: {colours}", "", f"![{e['image']}](quality/{e['file']})", ""]
+               f"block: {blocks}; colour shift: {colours}; 4-px pattern: {patterns}", "",
+               f"![{e['image']}](quality/{e['file']})", ""]
     md += ["## Crops with ground truth", "", *crop_md,
            "How the Photo model was trained and what each loss brought: [photo_training.md](photo_training.md)."]
     (out / "quality.md").write_text("\n".join(md) + "\n", encoding="utf-8")

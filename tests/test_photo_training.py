@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from sinsr_gui.training import photo
 from sinsr_gui.training.discriminator import UNetDiscriminatorSN
 from sinsr_gui.training.export import export_photo
-from sinsr_gui.training.losses import frequency_l1, gan_discriminator_loss, gan_generator_loss
+from sinsr_gui.training.losses import cell_pattern_l1, frequency_l1, gan_discriminator_loss, gan_generator_loss
 
 TINY = ["--batch", "2", "--lr-patch", "8", "--d-warmup", "2", "--quiet", "--threads", "1"]
 
@@ -111,6 +111,25 @@ def test_discriminator_gives_a_logit_per_pixel_and_losses_behave():
     assert frequency_l1(a, a) == 0 and frequency_l1(a, a.flip(-1)) > 0
 
 
+def test_cell_pattern_loss_sees_a_repeated_dot_and_not_random_error():
+    gen = torch.Generator().manual_seed(0)
+    target = torch.rand(4, 3, 128, 128, generator=gen)
+    dot = torch.zeros(4, 4)
+    dot[1, 2] = 0.04  # one sub-pixel 10 levels too bright in every 4x4 cell
+    dotted = target + dot.repeat(32, 32)
+    noisy = target + 0.04 * torch.randn(target.shape, generator=gen)  # as large an error, at random places
+    expected = (dot - dot.mean()).abs().mean()
+    assert cell_pattern_l1(dotted, target) == pytest.approx(float(expected), rel=1e-4)
+    # Random error ten times larger pixel by pixel averages out over the 4,096 cells.
+    assert (noisy - target).abs().mean() > 10 * (dotted - target).abs().mean()
+    assert cell_pattern_l1(noisy, target) < 0.2 * expected
+    assert cell_pattern_l1(target + 0.1, target) == pytest.approx(0.0, abs=1e-6)  # a uniform offset is no pattern
+    # Its gradient pushes the dot down and leaves nothing else to learn.
+    pred = dotted.clone().requires_grad_(True)
+    cell_pattern_l1(pred, target).backward()
+    assert pred.grad[0, 0, 1, 2] > 0 and pred.grad[0, 0, 1, 2] > pred.grad[0, 0, 0, 0]
+
+
 def test_export_writes_a_card_the_loader_accepts(data_dir, tmp_path, monkeypatch):
     run = _train(data_dir, tmp_path / "run", "--steps", "2", "--checkpoint-every", "2")
     resources = tmp_path / "resources"
@@ -179,7 +198,7 @@ def test_the_one_training_command_runs_both_phases_exports_and_resumes(tmp_path)
     assert generators[0] == generators[1]  # the second run found both phases finished: nothing rewritten
     card = json.loads((tmp_path / "models" / "photo_x4.json").read_text())
     assert card["training"]["steps"] == 3 and card["training"]["previous_phase"]["steps"] == 2
-    assert card["training"]["losses"]["block_gradient"] == 1.0 and card["training"]["losses"]["adversarial"] == 0.15
+    assert card["training"]["losses"]["block_gradient"] == 1.0 and card["training"]["losses"]["adversarial"] == 0.0
     assert card["training"]["previous_phase"]["losses"]["adversarial"] == 0.0
     assert load_file(tmp_path / "models" / "photo_x4.safetensors").keys() == load_file(
         tmp_path / "runs" / "photo_p2" / "photo_x4.safetensors").keys()

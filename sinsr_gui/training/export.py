@@ -68,7 +68,8 @@ def _loss_phrase(loss) -> str:
     """The active loss terms in words, e.g. "pixel, block-grid gradient and adversarial losses"."""
     names = [name for name, weight in (("pixel", loss.pixel), ("frequency", loss.frequency),
                                        ("gradient", loss.gradient), ("block-grid gradient", loss.block_gradient),
-                                       ("adversarial", loss.adversarial)) if weight]
+                                       ("4-px pattern", loss.cell_pattern), ("adversarial", loss.adversarial))
+             if weight]
     target = " (against the unsharp-masked target)" if loss.usm_target else ""
     words = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
     return f"{words} loss{'es' if len(names) > 1 else ''}{target}"
@@ -127,6 +128,8 @@ def export_photo(run_dir: Path, dest: Path) -> Path:
                 "frequency_loss": "L1 between orthonormal 2-D FFTs (real and imaginary parts)",
                 "gradient_loss": "L1 between horizontal and vertical neighbour differences",
                 "block_gradient_loss": "the same, only across the input's 8x8 JPEG grid (32-px output lines)",
+                "cell_pattern_loss": "L1 of the error pattern repeated in every 4x4 output cell (batch mean of "
+                "each cell's error minus its mean)",
                 "adversarial_loss": f"non-saturating BCE, U-Net discriminator with spectral norm ({cfg.d_feat} "
                 "features), trained from scratch",
             },

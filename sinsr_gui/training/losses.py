@@ -1,4 +1,5 @@
-"""Training losses that need no downloaded network (no VGG, no LPIPS): pixel, frequency and adversarial.
+"""Training losses that need no downloaded network (no VGG, no LPIPS): pixel, frequency, gradient, sub-pixel
+pattern and adversarial.
 
 All take ``(N, C, H, W)`` float tensors; images are RGB in [0, 1]. Each returns a scalar tensor.
 """
@@ -44,6 +45,22 @@ def grid_gradient_l1(pred: torch.Tensor, target: torch.Tensor, grid: int) -> tor
     cols = torch.arange(grid - 1, px.shape[-1], grid, device=pred.device)
     rows = torch.arange(grid - 1, py.shape[-2], grid, device=pred.device)
     return ((px[..., cols] - tx[..., cols]).abs().mean() + (py[..., rows, :] - ty[..., rows, :]).abs().mean())
+
+
+def cell_pattern_l1(pred: torch.Tensor, target: torch.Tensor, cell: int = 4) -> torch.Tensor:
+    """L1 of the error pattern that repeats in every ``cell`` x ``cell`` block of the output.
+
+    The error ``pred - target`` is cut into cells (one per LR pixel at x4); each cell's own mean is removed and
+    the cells of the whole batch are averaged position by position. Real errors fall at every sub-pixel
+    position in turn and average out; a fixed pattern (one position always too bright: the dot grid that a GAN
+    teaches a pixel-shuffle network) survives and is what this loss penalises. It asks nothing of texture.
+    """
+    err = (pred.float() - target.float())
+    n, c, h, w = err.shape
+    h, w = (h // cell) * cell, (w // cell) * cell
+    cells = err[..., :h, :w].reshape(n, c, h // cell, cell, w // cell, cell)
+    cells = cells - cells.mean(dim=(3, 5), keepdim=True)
+    return cells.mean(dim=(0, 2, 4)).abs().mean()
 
 
 def gan_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:

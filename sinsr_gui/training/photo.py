@@ -74,6 +74,7 @@ class LossWeights:
     adversarial: float = 0.05
     gradient: float = 0.0  # L1 between the image gradients (edges as crisp as the target's, no false ones)
     block_gradient: float = 0.0  # the same, only across the JPEG 8x8 grid of the input (32-px lines at x4)
+    cell_pattern: float = 0.0  # L1 of the error pattern repeated in every 4x4 output cell (a GAN's dot grid)
 
 
 @dataclass
@@ -273,6 +274,9 @@ def train(cfg: PhotoTrainConfig, *, resume: bool = False, quiet: bool = False, t
             if cfg.loss.block_gradient > 0:
                 terms["block_gradient"] = losses.grid_gradient_l1(pred, target, grid=4 * 8)
                 loss_g = loss_g + cfg.loss.block_gradient * terms["block_gradient"]
+            if cfg.loss.cell_pattern > 0:
+                terms["cell_pattern"] = losses.cell_pattern_l1(pred, target, cell=4)
+                loss_g = loss_g + cfg.loss.cell_pattern * terms["cell_pattern"]
             if use_gan:
                 disc.requires_grad_(False)
                 with autocast:
@@ -335,6 +339,7 @@ def training_command(cfg: PhotoTrainConfig) -> str:
         "--adversarial": (cfg.loss.adversarial, d.loss.adversarial),
         "--gradient": (cfg.loss.gradient, d.loss.gradient),
         "--block-gradient": (cfg.loss.block_gradient, d.loss.block_gradient),
+        "--cell-pattern": (cfg.loss.cell_pattern, d.loss.cell_pattern),
         "--real-world-prob": (cfg.real_world_prob, d.real_world_prob),
         "--web-photo-prob": (cfg.web_photo_prob, d.web_photo_prob), "--init": (cfg.init, d.init),
         "--seed": (cfg.seed, d.seed), "--checkpoint-every": (cfg.checkpoint_every, d.checkpoint_every),
@@ -366,6 +371,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--gradient", type=float, default=d.loss.gradient, help="weight of the image-gradient L1")
     p.add_argument("--block-gradient", type=float, default=d.loss.block_gradient,
                    help="weight of the image-gradient L1 across the JPEG block grid")
+    p.add_argument("--cell-pattern", type=float, default=d.loss.cell_pattern,
+                   help="weight of the L1 on the error pattern repeated in every 4x4 output cell")
     p.add_argument("--real-world-prob", type=float, default=d.real_world_prob)
     p.add_argument("--web-photo-prob", type=float, default=d.web_photo_prob)
     p.add_argument("--init", default=d.init, help='"builtin" or a CompactSRNet .safetensors to start from')
@@ -399,7 +406,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed, bf16=not args.no_bf16, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
         init=args.init,
         loss=LossWeights(pixel=args.pixel, usm_target=not args.no_usm, frequency=args.frequency,
-                         adversarial=args.adversarial, gradient=args.gradient, block_gradient=args.block_gradient),
+                         adversarial=args.adversarial, gradient=args.gradient, block_gradient=args.block_gradient,
+                         cell_pattern=args.cell_pattern),
         real_world_prob=args.real_world_prob, web_photo_prob=args.web_photo_prob,
     )
     train(cfg, resume=args.resume, quiet=args.quiet, threads=args.threads, start_step=args.start_step)
