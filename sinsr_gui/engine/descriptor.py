@@ -69,3 +69,29 @@ class Upscaler(Protocol):
 
 
 PRECISION_NAMES = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
+
+
+class DeterministicUpscaler:
+    """The common part of a one-network, one-precision model that draws no noise (built-in, community).
+
+    Subclasses set ``descriptor``, ``device`` and ``compute_dtype`` and implement ``run_tiles``.
+    """
+
+    descriptor: ModelDescriptor
+    device: torch.device
+    compute_dtype: torch.dtype
+
+    @property
+    def scale(self) -> int:
+        return self.descriptor.scale
+
+    @property
+    def size_multiple(self) -> int:
+        return self.descriptor.size_multiple
+
+    @property
+    def precision_label(self) -> str:
+        return PRECISION_NAMES[self.compute_dtype]
+
+    def noise_field(self, batch: int, height: int, width: int, generator: torch.Generator | None) -> None:
+        return None

@@ -12,7 +12,7 @@ import dataclasses
 
 import torch
 
-from sinsr_gui.engine.descriptor import PRECISION_NAMES, ModelDescriptor
+from sinsr_gui.engine.descriptor import DeterministicUpscaler, ModelDescriptor
 from sinsr_gui.engine.devices import resolve_device, resolve_dtype, stage_precision
 from sinsr_gui.weights import builtin as builtin_weights
 
@@ -40,7 +40,7 @@ FAITHFUL = dataclasses.replace(
 _WEIGHTS = {PHOTO.kind: builtin_weights.PHOTO, FAITHFUL.kind: builtin_weights.FAITHFUL}
 
 
-class CompactUpscaler:
+class CompactUpscaler(DeterministicUpscaler):
     """A built-in model as a tiler model: deterministic, no noise, any size."""
 
     def __init__(self, descriptor: ModelDescriptor, device: str | torch.device = "cpu",
@@ -55,19 +55,9 @@ class CompactUpscaler:
         self.network = builtin_weights.load_builtin_model(self.device, torch.float32, name=name)
         self.card = builtin_weights.load_builtin_card(name)
 
-    scale = property(lambda self: self.descriptor.scale)
-    size_multiple = property(lambda self: self.descriptor.size_multiple)
-
-    @property
-    def precision_label(self) -> str:
-        return PRECISION_NAMES[self.compute_dtype]
-
     @property
     def receptive_radius(self) -> int:
         return self.network.receptive_radius
-
-    def noise_field(self, batch: int, height: int, width: int, generator: torch.Generator | None) -> None:
-        return None
 
     def run_tiles(self, tiles: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
         x = tiles.to(self.device, torch.float32)

@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 
-from sinsr_gui.engine.descriptor import PRECISION_NAMES, ModelDescriptor
+from sinsr_gui.engine.descriptor import DeterministicUpscaler, ModelDescriptor
 from sinsr_gui.engine.devices import DeviceError, cpu_has_fast_bf16, resolve_device, resolve_dtype
 from sinsr_gui.engine.models.sinsr import ModelUnavailable
 from sinsr_gui.weights.store import COMMUNITY_PREFIX, WeightsError
@@ -248,7 +248,7 @@ def pad_to_requirements(x: torch.Tensor, multiple: int, minimum: int, square: bo
     return x
 
 
-class CommunityUpscaler:
+class CommunityUpscaler(DeterministicUpscaler):
     """An installed community model as a tiler model: deterministic, no noise."""
 
     def __init__(self, info: CommunityInfo, device: str | torch.device = "cpu",
@@ -274,21 +274,11 @@ class CommunityUpscaler:
         self.model: Any = model.to(self.device).eval()  # spandrel's ImageModelDescriptor, float32 weights
         self._lock = threading.Lock()
 
-    scale = property(lambda self: self.descriptor.scale)
-    size_multiple = property(lambda self: self.descriptor.size_multiple)
-
-    @property
-    def precision_label(self) -> str:
-        return PRECISION_NAMES[self.compute_dtype]
-
     @property
     def receptive_radius(self) -> int | None:
         """Known exactly for SRVGG compact models (``num_conv + 2`` LR px), else None."""
         n = self.info.facts.hyperparameters.get("num_conv")
         return n + 2 if self.info.facts.arch_id == "Compact" and isinstance(n, int) else None
-
-    def noise_field(self, batch: int, height: int, width: int, generator: torch.Generator | None) -> None:
-        return None
 
     def run_tiles(self, tiles: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
         facts = self.info.facts
