@@ -14,7 +14,12 @@ from safetensors.torch import load_file
 from sinsr_gui.training import photo
 from sinsr_gui.training.discriminator import UNetDiscriminatorSN
 from sinsr_gui.training.export import export_photo
-from sinsr_gui.training.losses import cell_pattern_l1, frequency_l1, gan_discriminator_loss, gan_generator_loss
+from sinsr_gui.training.losses import (
+    cell_pattern_l1,
+    frequency_l1,
+    gan_discriminator_loss,
+    gan_generator_loss,
+)
 
 TINY = ["--batch", "2", "--lr-patch", "8", "--d-warmup", "2", "--quiet", "--threads", "1"]
 
