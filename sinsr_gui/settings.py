@@ -72,7 +72,7 @@ class Settings:
     compare_mode: str = "split"
     before_view: str = "enlarged"
     sampler: str = "stochastic"  # the ResShift teacher's sampler (official default)
-    colour_fix: str = "off"
+    colour_fix: str = "auto"
     sinsr_unet: str = ""
     sinsr_autoencoder: str = ""
     sinsr_config: str = ""

@@ -110,3 +110,21 @@ def test_a_preview_with_the_wavelet_fix_equals_the_final_result(scale):
     region = run_to_result(upscale_region(model, photo, (30, 20, 95, 70), run))
     x, y, w, h = region.rect
     assert np.abs(full.rgb[y:y + h, x:x + w] - region.rgb).max() < 1e-5
+
+
+def test_automatic_colour_fix_is_the_models_recommendation():
+    """"auto" (the default) applies the wavelet fix to the Photo model, whose colours drift, and nothing to the
+    others; the result says which fix it got."""
+    assert RunOptions().colour_fix == "auto"
+    lr = _scene(40, 56, seed=5)
+    photo = Photo(lr, None, ImageMeta(False, 8, None, None, None, "PNG", None, []))
+    results = {}
+    for name in ("photo", "faithful"):
+        model, _ = load_model(ModelRequest(model=name, device="cpu", dtype="fp32"))
+        for fix in ("auto", "off", "wavelet"):
+            results[name, fix] = run_to_result(upscale_photo(model, photo, RunOptions(colour_fix=fix)))
+    assert np.array_equal(results["photo", "auto"].rgb, results["photo", "wavelet"].rgb)
+    assert not np.array_equal(results["photo", "auto"].rgb, results["photo", "off"].rgb)
+    assert np.array_equal(results["faithful", "auto"].rgb, results["faithful", "off"].rgb)
+    assert "wavelet colour fix" in results["photo", "auto"].label
+    assert "colour fix" not in results["faithful", "auto"].label

@@ -61,8 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(compact is the old name of faithful.)")
     p.add_argument("--sampler", choices=SAMPLERS, default="stochastic",
                    help="ResShift teacher only: stochastic (official default) or deterministic (what SinSR learns)")
-    p.add_argument("--colour-fix", choices=COLOUR_FIXES, default="off",
-                   help="pull colours back to the input's: wavelet (local) or adain (overall); default off")
+    p.add_argument("--colour-fix", choices=COLOUR_FIXES, default="auto",
+                   help="pull colours back to the input's: wavelet (local) or adain (overall); auto (default): "
+                   "what the model recommends (wavelet for the built-in Photo model, off for the others)")
     p.add_argument("--unet", type=Path, help="SinSR denoiser checkpoint (instead of the installed one)")
     p.add_argument("--autoencoder", type=Path, help="VQ-f4 autoencoder checkpoint (with --unet)")
     p.add_argument("--config", type=Path, help="model config JSON (the reference config.json format)")

@@ -35,6 +35,11 @@ class ModelDescriptor:
     passes: int = 1  # network passes per tile (15 for a 15-step sampler): time estimates and warnings
     dtypes: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
     licence: str = ""
+    colour_fix: str = "off"  # what the "auto" colour fix does for this model (off: as the official SinSR code)
+
+    def resolve_colour_fix(self, requested: str) -> str:
+        """The colour fix a run uses: ``requested``, or for ``"auto"`` this model's recommendation."""
+        return self.colour_fix if requested == "auto" else requested
 
     def default_overlap(self, tile: int) -> int:
         """The overlap for tiles of side ``tile`` (LR pixels), at most half the tile."""

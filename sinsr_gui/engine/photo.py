@@ -266,6 +266,12 @@ def _progress(gen: Generator[tuple[int, int], None, np.ndarray]) -> Generator[Pr
         gen.close()
 
 
+def _concrete(run: RunOptions, model: Upscaler) -> RunOptions:
+    """``run`` with the automatic choices that depend on the model made (the colour fix)."""
+    method = model.descriptor.resolve_colour_fix(run.colour_fix)
+    return run if method == run.colour_fix else dataclasses.replace(run, colour_fix=method)
+
+
 def upscale_photo(model: Upscaler, photo: Photo, run: RunOptions, *, cancel: threading.Event | None = None,
                   notice: Notice | None = None) -> Generator[Progress, None, UpscaleResult]:
     """Upscale a whole photo tile by tile; yields progress, returns the result in memory.
@@ -275,6 +281,7 @@ def upscale_photo(model: Upscaler, photo: Photo, run: RunOptions, *, cancel: thr
     ``UpscaleCancelled`` between tiles when ``cancel`` is set (see the module's cancel policy).
     """
     start = time.perf_counter()
+    run = _concrete(run, model)
     generator = torch.Generator().manual_seed(int(run.seed))
     rgb = yield from _progress(iter_upscale(model, photo.rgb, tiling_for(model, run), generator=generator,
                                             cancel=cancel))
@@ -298,6 +305,7 @@ def upscale_region(model: Upscaler, photo: Photo, region: tuple[int, int, int, i
     result there too (an AdaIN colour fix uses the region's own statistics: close, not equal).
     """
     start = time.perf_counter()
+    run = _concrete(run, model)
     width, height = photo.size
     x0, y0, x1, y1 = region
     s = run.scale

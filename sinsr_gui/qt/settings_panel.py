@@ -35,7 +35,8 @@ PRECISION_CHOICES = (
     ("fp16", "Half, fp16 (GPU only)"),
 )
 SAMPLER_CHOICES = (("stochastic", "Stochastic (official)"), ("deterministic", "Deterministic"))
-COLOUR_FIX_CHOICES = (("off", "Off"), ("wavelet", "Wavelet (local)"), ("adain", "AdaIN (overall)"))
+COLOUR_FIX_CHOICES = (("auto", "Automatic"), ("off", "Off"), ("wavelet", "Wavelet (local)"),
+                      ("adain", "AdaIN (overall)"))
 FORMAT_CHOICES = (("AUTO", "Automatic: JPEG for HEIC, else PNG"), ("PNG", "PNG (lossless)"), ("JPEG", "JPEG"), ("WEBP", "WebP"), ("TIFF", "TIFF (lossless)"))
 SCALE_CHOICES = ((4, "4× (native)"), (3, "3×"), (2, "2×"))
 BIT_DEPTH_CHOICES = ((0, "Like the photo"), (8, "8-bit"), (16, "16-bit"))
@@ -68,7 +69,8 @@ class SettingsPanel(QWidget):
                                          "one fixed path, the one SinSR learned to jump in a single step.")
         self.colour_combo = self._combo(list(COLOUR_FIX_CHOICES), "Pulls the result's colours back to the "
                                         "photo's if a model shifted them. Wavelet fixes local tints too; "
-                                        "AdaIN matches the overall colour balance. Off: as the model made it.")
+                                        "AdaIN matches the overall colour balance. Off: as the model made it. "
+                                        "Automatic: what the model needs (wavelet for Photo, off for the others).")
         self.precision_combo = self._combo(list(PRECISION_CHOICES),
                                            "How precisely numbers are computed. Automatic is fast and looks the "
                                            "same as full precision; full precision is slower but exact.")
@@ -259,7 +261,7 @@ class SettingsPanel(QWidget):
         s = self._settings
         s.model = self.model_combo.currentData() or "auto"
         s.sampler = self.sampler_combo.currentData() or "stochastic"
-        s.colour_fix = self.colour_combo.currentData() or "off"
+        s.colour_fix = self.colour_combo.currentData() or "auto"
         s.device = self.device_combo.currentData() or "auto"
         s.precision = self.precision_combo.currentData() or "auto"
         s.tile = self.tile_spin.value()
