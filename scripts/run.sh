@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Command 1: install into ./.venv (idempotent) and run the main job: upscale a photo 4x (the bundled sample by
 # default, or the paths given) into ./out, then open the app on the result when a display is available.
-# Works offline: without SinSR weights the built-in compact model is used.
+# Works offline: without SinSR weights the built-in Photo model is used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
