@@ -40,6 +40,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from sinsr_gui.process_memory import PeakRSS  # noqa: E402
+
 LEGACY_COMMIT = "03c833b"  # the last commit with the hand-written encoders in sinsr_gui/engine/imageio/encoders.py
 
 
@@ -64,18 +66,6 @@ def smooth_image(width: int, height: int, seed: int = 0, grain: float = 16.0) ->
 # ------------------------------------------------------------------------------------------ memory
 
 
-def _rss_kib(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return 0
-
-
-def reset_peak() -> int:
-    """Reset the peak RSS to the current RSS (Linux); returns the current RSS in KiB."""
-    with contextlib.suppress(OSError):
-        Path("/proc/self/clear_refs").write_text("5")
-    return _rss_kib("VmRSS")
 
 
 # ------------------------------------------------------------------------------------------ candidates
@@ -212,11 +202,11 @@ def run_one(kind: str, name: str, width: int, height: int, grain: float, path: P
     fn = (png_candidates() if kind == "png" else tiff_candidates())[name]
     assert callable(fn)
     data = smooth_image(width, height, grain=grain)
-    base = reset_peak()
-    wall0, cpu0 = time.perf_counter(), time.process_time()
-    fn(data, path)
-    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-    peak = (_rss_kib("VmHWM") - base) / 1024
+    with PeakRSS() as rss:
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        fn(data, path)
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    peak = (rss.peak_bytes or 0) / 2**20
     exact = None
     if os.environ.get("BENCH_CHECK") == "1":
         exact = bool(np.array_equal(decode(kind, path), data))

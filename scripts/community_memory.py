@@ -23,6 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from sinsr_gui.process_memory import PeakRSS  # noqa: E402
+
 # name: (spandrel module, class, kwargs). Official configurations where they are small enough for a laptop CPU.
 MODELS = {
     "compact_64f16c_x4": ("Compact", "Compact", dict(num_feat=64, num_conv=16, upscale=4)),
@@ -41,14 +43,6 @@ MODELS = {
                                     upscale=4, upsampler="pixelshuffle")),
 }
 TILES = (48, 96)
-
-
-def rss(field: str) -> int:
-    with open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(field)
 
 
 def measure(name: str, tile: int) -> dict:
@@ -72,13 +66,12 @@ def measure(name: str, tile: int) -> dict:
         model(torch.rand(1, 3, 16, 16))  # warm-up (allocator, kernels)
         x = torch.rand(1, 3, tile, tile)
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-        with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
-            fh.write("5")
-        base = rss("VmRSS")
-        out = model(x)
-        peak = rss("VmHWM")
+        with PeakRSS() as rss:
+            out = model(x)
+    if rss.peak_bytes is None:
+        raise RuntimeError("no /proc/self/status: the peak memory can only be measured on Linux")
     return {"name": name, "tile": tile, "params": params, "scale": model.scale, "arch": model.architecture.id,
-            "peak": peak - base - out.numel() * 4}
+            "peak": rss.peak_bytes - out.numel() * 4}
 
 
 def main() -> None:

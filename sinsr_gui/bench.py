@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from sinsr_gui.engine.config import SinSRConfig
 from sinsr_gui.engine.devices import device_label, resolve_device
 from sinsr_gui.engine.pipeline import SinSRPipeline
+from sinsr_gui.process_memory import PeakRSS
 
 OFFICIAL_CPU_SECONDS_128 = 50.1  # official code, fp32, this 2-core CPU (reference perf_full_size.json)
 
@@ -57,23 +58,13 @@ def variants_for(device: torch.device, compile_: bool = False) -> list[Variant]:
 
 
 class PeakMemory:
-    """Peak memory of a block: CUDA allocator peak, or the process's peak RSS on Linux (VmHWM, reset via
-    /proc/self/clear_refs), reported as the rise above the level at the start."""
+    """Peak memory of a block: CUDA allocator peak, or the process's peak RSS on Linux
+    (:class:`~sinsr_gui.process_memory.PeakRSS`), reported as the rise above the level at the start."""
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
         self.peak_bytes: int | None = None
-
-    @staticmethod
-    def _rss(field: str) -> int | None:
-        try:
-            with open("/proc/self/status", encoding="ascii") as fh:
-                for line in fh:
-                    if line.startswith(field + ":"):
-                        return int(line.split()[1]) * 1024
-        except OSError:
-            return None
-        return None
+        self._rss = PeakRSS()
 
     def __enter__(self) -> PeakMemory:
         if self.device.type == "cuda":
@@ -81,12 +72,7 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats(self.device)
             self._start = torch.cuda.memory_allocated(self.device)
         else:
-            try:
-                with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
-                    fh.write("5")
-            except OSError:
-                pass
-            self._start = self._rss("VmRSS")
+            self._rss.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -94,8 +80,8 @@ class PeakMemory:
             torch.cuda.synchronize(self.device)
             self.peak_bytes = torch.cuda.max_memory_allocated(self.device) - self._start
         else:
-            hwm = self._rss("VmHWM")
-            self.peak_bytes = None if hwm is None or self._start is None else hwm - self._start
+            self._rss.__exit__(*exc)
+            self.peak_bytes = self._rss.peak_bytes
 
 
 # ------------------------------------------------------------------------------------------- timing

@@ -14,6 +14,7 @@ import torch
 from sinsr_gui.engine.config import AutoencoderConfig, SinSRConfig, UNetConfig
 from sinsr_gui.engine.pipeline import SinSRPipeline
 from sinsr_gui.engine.tiling import TilingOptions, iter_upscale, run_to_completion
+from sinsr_gui.process_memory import PeakRSS
 
 # Smaller still than the tests' tiny config: memory, not quality, is measured, and a 1024 px LR image means
 # 16 M output pixels through the autoencoder.
@@ -24,14 +25,6 @@ MICRO = SinSRConfig(
 )
 
 
-def rss(field: str) -> int:
-    with open("/proc/self/status", encoding="ascii") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(field)
-
-
 def main(size: int) -> None:
     torch.set_num_threads(2)
     pipe = SinSRPipeline.from_config(MICRO, seed=0)
@@ -39,14 +32,13 @@ def main(size: int) -> None:
     opts = TilingOptions(tile=64, overlap=16, batch_size=1)
     run_to_completion(iter_upscale(pipe, warm, opts, generator=torch.Generator().manual_seed(0)))  # warm-up
     image = np.random.default_rng(1).random((size, size, 3), dtype=np.float32)
-    with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
-        fh.write("5")  # reset the peak (VmHWM) to the current RSS
-    base = rss("VmRSS")
-    out = run_to_completion(iter_upscale(pipe, image, opts, generator=torch.Generator().manual_seed(0)))
-    peak = rss("VmHWM")
+    with PeakRSS() as rss:
+        out = run_to_completion(iter_upscale(pipe, image, opts, generator=torch.Generator().manual_seed(0)))
+    if rss.peak_bytes is None:
+        raise RuntimeError("no /proc/self/status: the peak memory can only be measured on Linux")
     arrays = out.nbytes + 3 * size * size * 4  # the output array and the whole-image noise field (input-sized)
-    print(json.dumps({"size": size, "peak_above_start": peak - base, "arrays": arrays,
-                      "extra": peak - base - arrays}))
+    print(json.dumps({"size": size, "peak_above_start": rss.peak_bytes, "arrays": arrays,
+                      "extra": rss.peak_bytes - arrays}))
 
 
 if __name__ == "__main__":
