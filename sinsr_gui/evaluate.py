@@ -159,16 +159,15 @@ def colour_shift(sr: np.ndarray, lr: np.ndarray) -> float:
 def cell_pattern(img: np.ndarray, cell: int = SCALE) -> float:
     """How strong a pattern repeated in every ``cell`` x ``cell`` output cell is, in 8-bit luma levels (RMS).
 
-    Each cell's own mean is removed, then the cells are averaged position by position: texture and edges fall
-    at every position in turn and average out, while a fixed sub-pixel pattern (one position always brighter)
-    survives. ``img`` is ``(H, W, 3)`` uint8 RGB; an image without such a pattern gives only the chance level of
-    the average (smaller for larger images).
+    The luma's :func:`~sinsr_gui.training.losses.mean_cell_pattern` (the cells' position-by-position average
+    after removing each cell's mean: what the training's pattern loss penalises), as an RMS. ``img`` is
+    ``(H, W, 3)`` uint8 RGB; an image without such a pattern gives only the chance level of the average
+    (smaller for larger images).
     """
-    y = rgb_to_y(img / 255.0)
-    h, w = (y.shape[0] // cell) * cell, (y.shape[1] // cell) * cell
-    cells = y[:h, :w].reshape(h // cell, cell, w // cell, cell).transpose(0, 2, 1, 3)
-    pattern = (cells - cells.mean(axis=(2, 3), keepdims=True)).mean(axis=(0, 1))
-    return float(np.sqrt(np.mean(pattern**2)))
+    from sinsr_gui.training.losses import mean_cell_pattern
+
+    pattern = mean_cell_pattern(torch.from_numpy(rgb_to_y(img / 255.0)), cell)  # float64, like the other measures
+    return float(pattern.square().mean().sqrt())
 
 
 def measure(sr: np.ndarray, hr: np.ndarray, lr: np.ndarray) -> dict[str, float]:

@@ -47,20 +47,26 @@ def grid_gradient_l1(pred: torch.Tensor, target: torch.Tensor, grid: int) -> tor
     return ((px[..., cols] - tx[..., cols]).abs().mean() + (py[..., rows, :] - ty[..., rows, :]).abs().mean())
 
 
-def cell_pattern_l1(pred: torch.Tensor, target: torch.Tensor, cell: int = 4) -> torch.Tensor:
-    """L1 of the error pattern that repeats in every ``cell`` x ``cell`` block of the output.
+def mean_cell_pattern(x: torch.Tensor, cell: int) -> torch.Tensor:
+    """The pattern repeated in every ``cell`` x ``cell`` block of ``x`` (``(..., H, W)`` -> ``(..., cell, cell)``).
 
-    The error ``pred - target`` is cut into cells (one per LR pixel at x4); each cell's own mean is removed and
-    the cells of the whole batch are averaged position by position. Real errors fall at every sub-pixel
-    position in turn and average out; a fixed pattern (one position always too bright: the dot grid that a GAN
-    teaches a pixel-shuffle network) survives and is what this loss penalises. It asks nothing of texture.
+    ``x`` is cut into cells (one per LR pixel at x4, the right and bottom remainder dropped); each cell's own
+    mean is removed and the cells are averaged position by position. Texture and edges fall at every sub-pixel
+    position in turn and average out; a fixed pattern (one position always brighter: the dot grid that a GAN
+    teaches a pixel-shuffle network) survives. Shared by :func:`cell_pattern_l1` and the evaluation's measure
+    (:func:`sinsr_gui.evaluate.cell_pattern`).
     """
-    err = (pred.float() - target.float())
-    n, c, h, w = err.shape
-    h, w = (h // cell) * cell, (w // cell) * cell
-    cells = err[..., :h, :w].reshape(n, c, h // cell, cell, w // cell, cell)
-    cells = cells - cells.mean(dim=(3, 5), keepdim=True)
-    return cells.mean(dim=(0, 2, 4)).abs().mean()
+    h, w = (x.shape[-2] // cell) * cell, (x.shape[-1] // cell) * cell
+    cells = x[..., :h, :w].reshape(*x.shape[:-2], h // cell, cell, w // cell, cell)
+    cells = cells - cells.mean(dim=(-3, -1), keepdim=True)
+    return cells.mean(dim=(-4, -2))
+
+
+def cell_pattern_l1(pred: torch.Tensor, target: torch.Tensor, cell: int = 4) -> torch.Tensor:
+    """L1 of the error pattern that repeats in every ``cell`` x ``cell`` block of the output
+    (:func:`mean_cell_pattern` of ``pred - target``, averaged over the batch). Real errors average out; the fixed
+    pattern is what this loss penalises. It asks nothing of texture."""
+    return mean_cell_pattern(pred.float() - target.float(), cell).mean(dim=0).abs().mean()
 
 
 def gan_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
