@@ -21,8 +21,7 @@ DEFAULT_SEED = 12345  # the official SinSR sampler's seed: the same seed gives t
 MAX_SEED = 2**31 - 1
 SCALES = (2, 3, 4)  # x4 is native; x2 and x3 are a Lanczos downscale of the x4 result
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-COLOUR_FIXES = ("auto", "off", "wavelet", "adain")  # see sinsr_gui.engine.colour; auto: what the model's
-# descriptor recommends (wavelet for the built-in Photo model, whose colours drift by up to 2 levels; off else)
+COLOUR_FIXES = ("auto", "off", "wavelet", "adain")  # see sinsr_gui.engine.colour; auto: ModelDescriptor.colour_fix
 DEFAULT_NAME_PATTERN = "{stem}_x{scale}"
 AUTO_FORMAT = "AUTO"  # the output format by source: JPEG for HEIC/HEIF (phone photos), PNG for everything else
 _AUTO_JPEG_SUFFIXES = (".heic", ".heif")

@@ -268,8 +268,7 @@ def _progress(gen: Generator[tuple[int, int], None, np.ndarray]) -> Generator[Pr
 
 def _concrete(run: RunOptions, model: Upscaler) -> RunOptions:
     """``run`` with the automatic choices that depend on the model made (the colour fix)."""
-    method = model.descriptor.resolve_colour_fix(run.colour_fix)
-    return run if method == run.colour_fix else dataclasses.replace(run, colour_fix=method)
+    return dataclasses.replace(run, colour_fix=model.descriptor.resolve_colour_fix(run.colour_fix))
 
 
 def upscale_photo(model: Upscaler, photo: Photo, run: RunOptions, *, cancel: threading.Event | None = None,
