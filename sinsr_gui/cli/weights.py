@@ -46,8 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="download again even if installed")
 
     p = sub.add_parser(
-        "import", help="verify a file you already have (SinSR's, or any super-resolution model spandrel knows) "
-        "and copy it into the weights folder")
+        "import", help="verify a file you already have (SinSR's, any super-resolution model spandrel knows, or an "
+        "ncnn MODEL.param with its MODEL.bin beside it) and copy it into the weights folder")
     p.add_argument("path", type=Path)
     p.add_argument("--as", dest="name", default=None,
                    help="which weights it is, or the name to store a community model under (default: recognise it)")

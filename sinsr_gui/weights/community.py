@@ -153,6 +153,8 @@ class CommunityCandidate:
     state: dict[str, torch.Tensor] = field(repr=False)
     source_sha256: str
     spec: WeightSpec | None = None  # the registry entry whose layout it has (its licence is then known)
+    note: str = ""  # how it was converted (an ncnn pair), shown before confirming
+    size: int | None = None  # bytes of the source files when they are not just ``path`` (an ncnn pair)
 
     @property
     def licence(self) -> str:
@@ -161,9 +163,11 @@ class CommunityCandidate:
     def confirmation_text(self) -> str:
         """What the user reads before confirming (command line prompt, app dialog)."""
         f = self.facts
+        size = self.size if self.size is not None else self.path.stat().st_size if self.path.is_file() else None
         lines = [
             f"{self.path.name} is a {f.architecture} model recognised by spandrel: {f.summary}"
-            f" ({format_size(self.path.stat().st_size) if self.path.is_file() else '?'}).",
+            f" ({format_size(size) if size is not None else '?'}).",
+            *([self.note] if self.note else []),
             f"It will be stored as the community model \"{self.name}\" (choose it as {COMMUNITY_PREFIX}{self.name}).",
         ]
         if self.spec is not None:
@@ -179,7 +183,7 @@ class CommunityCandidate:
 def derive_name(filename: str) -> str:
     """A store name from a file name: ``4x-UltraSharp.pth`` -> ``4x-ultrasharp``."""
     stem = Path(filename).name
-    for suffix in (".safetensors", ".pth", ".pt", ".ckpt", ".bin"):
+    for suffix in (".safetensors", ".pth", ".pt", ".ckpt", ".bin", ".param"):
         if stem.lower().endswith(suffix):
             stem = stem[: -len(suffix)]
             break
@@ -317,12 +321,35 @@ def inspect_file(path: str | os.PathLike[str], *, name: str | None = None,
     """Read ``path`` safely and recognise it with spandrel; nothing is written. For the app's import dialog:
     show :meth:`CommunityCandidate.confirmation_text`, then :func:`install_candidate`.
 
+    An ncnn pair (``.param`` + ``.bin``, either named) is converted first (:func:`inspect_ncnn`).
     Raises :class:`CommunityModelError` (not a usable model; a refused pickle; a face, inpainting, grey or RGBA
     model; an unsupported scale), :class:`~sinsr_gui.weights.store.WeightsMissingError` (no such file) or
     ``SpandrelMissing`` (spandrel is not installed).
     """
+    from .ncnn import is_ncnn_file
+
     src = Path(path).expanduser().resolve()
+    if is_ncnn_file(src):
+        return inspect_ncnn(src, name=name, registry=registry)
     return inspect_state_dict(_read(src), src, name=name, registry=registry)
+
+
+def inspect_ncnn(path: Path, *, name: str | None = None, registry: Registry = APP_REGISTRY) -> CommunityCandidate:
+    """An ncnn pair converted exactly (:mod:`.ncnn`), then recognised like any state dict. The candidate's path is
+    the ``.param``; its source SHA-256 is the ``.bin``'s (the weights)."""
+    from .ncnn import convert_ncnn_pair, pair_paths
+
+    param, weights = pair_paths(path)
+    conversion = convert_ncnn_pair(param, weights)
+    candidate = inspect_state_dict(conversion.state_dict, param, name=name, registry=registry,
+                                   source_sha256=sha256_file(weights))
+    candidate.note = (f"Converted exactly from the ncnn pair {param.name} + {weights.name}: "
+                      f"{conversion.description}, {conversion.weight_format} weights.")
+    if conversion.output_scale != conversion.scale:
+        candidate.note += (f" The network enlarges x{conversion.scale}; the app resamples its result to the output "
+                           "scale you choose.")
+    candidate.size = param.stat().st_size + weights.stat().st_size
+    return candidate
 
 
 # ------------------------------------------------------------------------------------------------ storing

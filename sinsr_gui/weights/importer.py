@@ -182,8 +182,9 @@ def import_weights(
     else as a community model (:func:`~sinsr_gui.weights.community.import_community`: recognised by spandrel,
     confirmed by the user through ``confirm``/``accept``; a ``CommunityInfo``).
 
-    ``name``: a registry entry (checked as that file) or the name to store a community model under. Raises what
-    those two raise; a file that is neither says so in one sentence.
+    ``name``: a registry entry (checked as that file) or the name to store a community model under. An ncnn pair
+    (``MODEL.param`` or ``MODEL.bin``, the other beside it) is converted (:mod:`.ncnn`) and is a community model.
+    Raises what those two raise; a file that is neither says so in one sentence.
     """
     from . import community
 
@@ -193,6 +194,11 @@ def import_weights(
         return import_file(src, store, name=name, convert_to_safetensors=convert_to_safetensors)
     if not src.is_file():
         raise WeightsMissingError(f"{src} does not exist or is not a file.")
+    from .ncnn import is_ncnn_file
+
+    if is_ncnn_file(src):  # an ncnn pair (.param + .bin): converted, then the community path like any other file
+        candidate = community.inspect_file(src, name=name, registry=registry)
+        return community.confirm_and_install(candidate, store, confirm=confirm, accept=accept, replace=replace)
     try:
         state = read_state_dict(src)
     except CheckpointError as exc:

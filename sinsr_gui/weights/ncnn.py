@@ -329,6 +329,8 @@ def _expected_size(plan: _Plan) -> int:
 def _read_weights(plan: _Plan, data: bytes, label: str) -> tuple[dict[str, torch.Tensor], str]:
     reader = _BinReader(data, label)
     needed = _expected_size(plan)
+    if len(data) < needed:  # checked first: a foreign .bin would otherwise fail on a meaningless flag word
+        reader._take(needed, needed)
     state: dict[str, torch.Tensor] = {}
     for layer, key in plan.keys:
         if layer.type == "Convolution":

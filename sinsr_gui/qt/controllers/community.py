@@ -19,7 +19,7 @@ from sinsr_gui.qt.worker import TaskControl
 from sinsr_gui.qt.worker_slot import WorkerSlot
 from sinsr_gui.settings import Settings
 
-MODEL_FILE_FILTER = "Model files (*.pth *.pt *.ckpt *.safetensors *.bin);;All files (*)"
+MODEL_FILE_FILTER = "Model files (*.pth *.pt *.ckpt *.safetensors *.bin *.param);;All files (*)"
 
 
 def inspect_task(control: TaskControl, *, store: Any, path: Path) -> Any:
@@ -27,7 +27,10 @@ def inspect_task(control: TaskControl, *, store: Any, path: Path) -> Any:
     from sinsr_gui.weights import community
     from sinsr_gui.weights.checkpoint import read_state_dict, shapes_of
     from sinsr_gui.weights.importer import identify_shapes, import_file
+    from sinsr_gui.weights.ncnn import is_ncnn_file
 
+    if is_ncnn_file(path):  # an ncnn pair (either file chosen): converted, then confirmed like any community model
+        return community.inspect_file(path, registry=store.registry)
     state = read_state_dict(path)  # safely: safetensors or weights_only, never a plain unpickle
     if identify_shapes(shapes_of(state), registry=store.registry, filename=path.name) is not None:
         del state
