@@ -30,6 +30,7 @@ from sinsr_gui.weights.registry import APP_REGISTRY
 from sinsr_gui.weights.store import WeightStore
 from tests.http_server import isolate
 
+FIXTURES = Path(__file__).parent / "fixtures" / "ncnn"  # pnnx exports of tiny random networks (generate.py)
 SMALL = "realesr-animevideov3-x4"  # 1.2 MB, 0.62 M parameters: the pair the import tests use
 
 # name: (architecture, network scale, ncnn graph's output scale, blocks or convolutions, spandrel's id)
@@ -107,6 +108,31 @@ def test_wheel_models_convert_to_the_basicsr_layout_spandrel_loads(models_dir: P
     assert f"{depth} {kind}, 64 features, x{scale}" in conv.description
 
 
+@pytest.mark.parametrize(("name", "arch", "expected"), [
+    ("rrdb_tiny", "RRDBNet", basicsr_rrdb_shapes(1, feat=4)),
+    ("compact_tiny", "SRVGGNetCompact", basicsr_srvgg_shapes(2, 4, feat=8))])
+def test_pnnx_graphs_are_recognised_too(name: str, arch: str, expected: dict) -> None:
+    """pnnx writes the 0.2-scaled skips as BinaryOp multiply + add and spells out every convolution parameter."""
+    text = (FIXTURES / f"{name}.param").read_text()
+    assert "in0" in text and ("BinaryOp" in text and "Eltwise" not in text if arch == "RRDBNet" else True)
+    conv = convert_ncnn_pair(FIXTURES / f"{name}.param")
+    assert (conv.architecture, conv.scale, conv.output_scale) == (arch, 4, 4.0)
+    assert {k: tuple(v.shape) for k, v in conv.state_dict.items()} == expected
+    assert list(conv.state_dict) == list(expected)
+
+
+def test_same_padding_spelt_as_minus_233_reads_the_same(tmp_path: Path) -> None:
+    shutil.copyfile(FIXTURES / "compact_tiny.bin", tmp_path / "same.bin")
+    text = (FIXTURES / "compact_tiny.param").read_text()
+    (tmp_path / "same.param").write_text(text.replace(" 4=1 ", " 4=-233 ").replace(" 14=1 ", " "))
+    assert text.count(" 4=1 ") == 4
+    a, b = convert_ncnn_pair(FIXTURES / "compact_tiny.param"), convert_ncnn_pair(tmp_path / "same.param")
+    assert all(torch.equal(a.state_dict[k], v) for k, v in b.state_dict.items())
+    (tmp_path / "same.param").write_text(text.replace(" 4=1 ", " 4=0 ", 1))  # 'valid' padding: another network
+    with pytest.raises(NcnnModelError, match="is a graph with 4 Convolution, 3 PReLU"):
+        convert_ncnn_pair(tmp_path / "same.param")
+
+
 def _ncnn_reference(param: Path, image: np.ndarray) -> np.ndarray:
     """ncnn's own output for ``image`` (3, H, W) float32 in [0, 1], computed in fp32 on the CPU."""
     import ncnn
@@ -132,9 +158,10 @@ def _ncnn_reference(param: Path, image: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize(("name", "size"), [("realesr-animevideov3-x4", 32), ("realesr-animevideov3-x3", 32),
                                             ("realesrgan-x4plus-anime", 16),
                                             # 5-30 s on the shared 2-core CPU; the anime RRDB covers RRDB quickly
-                                            pytest.param("realesrgan-x4plus", 12, marks=pytest.mark.slow)])
+                                            pytest.param("realesrgan-x4plus", 12, marks=pytest.mark.slow),
+                                            ("fixture:rrdb_tiny", 16), ("fixture:compact_tiny", 16)])
 def test_converted_model_matches_ncnn_in_fp32(models_dir: Path, name: str, size: int) -> None:
-    param = models_dir / f"{name}.param"
+    param = FIXTURES / f"{name[8:]}.param" if name.startswith("fixture:") else models_dir / f"{name}.param"
     conv = convert_ncnn_pair(param)
     model = spandrel_support.load_from_state_dict(conv.state_dict, name).model.eval()
     image = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(3))
@@ -189,10 +216,13 @@ ReLU             relu0    1 1 c2 out0
 """
 
 
+CASES = ("truncated", "left_over", "int8", "int8_param", "foreign_flag", "missing_bin", "mismatched", "unet")
+
+
 def _error_cases(models_dir: Path, tmp_path: Path) -> dict[str, tuple[Path, str]]:
     """Broken or unsupported pairs, each with the words its error must contain."""
     cases: dict[str, tuple[Path, str]] = {}
-    for case in ("truncated", "left_over", "int8", "foreign_flag", "missing_bin", "mismatched", "unet"):
+    for case in CASES:
         folder = tmp_path / case
         folder.mkdir()
         param = _copy_pair(models_dir, SMALL, folder)
@@ -204,6 +234,9 @@ def _error_cases(models_dir: Path, tmp_path: Path) -> dict[str, tuple[Path, str]
         elif case == "left_over":
             bin_path.write_bytes(bytes(data) + b"\0" * 64)
             cases[case] = (param, "does not match its .param: 64 bytes are left over")
+        elif case == "int8_param":  # quantised by ncnn2int8: the .param says so (8=int8_scale_term)
+            param.write_text(param.read_text().replace(" 6=1728", " 6=1728 8=2", 1))
+            cases[case] = (param, "int8-quantised ncnn models are not supported")
         elif case in ("int8", "foreign_flag"):
             data[:4] = (FLAG_INT8 if case == "int8" else 0x12345678).to_bytes(4, "little")
             bin_path.write_bytes(bytes(data))
@@ -220,9 +253,6 @@ def _error_cases(models_dir: Path, tmp_path: Path) -> dict[str, tuple[Path, str]
             cases[case] = (param, "is a graph with 3 Convolution, 1 Pooling, 1 Deconvolution, 1 Concat and 1 other "
                                   "layers; the app can import Real-ESRGAN RRDB and SRVGG compact models")
     return cases
-
-
-CASES = ("truncated", "left_over", "int8", "foreign_flag", "missing_bin", "mismatched", "unet")
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -131,10 +131,15 @@ class _Conv:
 def _conv(layer: NcnnLayer) -> _Conv | None:
     """A plain 3x3 stride-1 'same' convolution with a bias, or None."""
     out_ch, k = int(layer.get(0)), int(layer.get(1))
-    size = int(layer.get(6))
-    plain = (int(layer.get(11, k)) == k and int(layer.get(2, 1)) == 1 and int(layer.get(3, 1)) == 1
-             and int(layer.get(4)) == k // 2 and int(layer.get(5)) == 1 and int(layer.get(8)) == 0
-             and int(layer.get(19)) == 0 and k == 3 and out_ch > 0 and size % (out_ch * k * k) == 0)
+    size, pad = int(layer.get(6)), int(layer.get(4))
+    dilation, stride = int(layer.get(2, 1)), int(layer.get(3, 1))
+    pads = tuple(1 if p in (-233, -234) else p  # ncnn's "same" padding: 1 for a 3x3 stride-1 kernel
+                 for p in (pad, int(layer.get(14, pad)), int(layer.get(15, pad)), int(layer.get(16, layer.get(14, pad)))))
+    # ncnn's defaults: 11 (kernel_h) = kernel_w, 12/13 (dilation_h/stride_h) = the w ones, 14/15/16 pads = pad_left
+    plain = (k == 3 and int(layer.get(11, k)) == k and dilation == 1 and int(layer.get(12, dilation)) == 1
+             and stride == 1 and int(layer.get(13, stride)) == 1 and pads == (1, 1, 1, 1)
+             and int(layer.get(5)) == 1 and int(layer.get(8)) == 0 and int(layer.get(19)) == 0
+             and out_ch > 0 and size % (out_ch * k * k) == 0)
     return _Conv(layer, out_ch, size // (out_ch * k * k), k) if plain else None
 
 
@@ -183,10 +188,15 @@ def _recognise_rrdb(layers: list[NcnnLayer]) -> _Plan | None:
         if c.in_ch != feat or c.out_ch != out or _is_lrelu(c) != act or (not act and c.act[0] != 0):
             return None
         keys.append((c.layer, name))
-    # Skips and upsampling: 3 dense-block residuals per block plus the block's own, each scaled by 0.2 (Eltwise
-    # sum with coefficients 0.2, 1); one BinaryOp add of the trunk; a nearest x2 Interp before conv_up1 and 2.
+    # Skips and upsampling: 3 dense-block residuals per block plus the block's own, each scaled by 0.2 (an Eltwise
+    # sum with coefficients 0.2 and 1, from onnx2ncnn; or a BinaryOp multiply by the scalar 0.2 then a BinaryOp
+    # add, from pnnx); one plain BinaryOp add of the trunk; a nearest x2 Interp before conv_up1 and conv_up2.
     eltwise = [layer for layer in layers if layer.type == "Eltwise"]
-    if len(eltwise) != 4 * blocks or kinds["BinaryOp"] != 1 or kinds["Concat"] != 12 * blocks:
+    binary = [layer for layer in layers if layer.type == "BinaryOp"]
+    scaled = [b for b in binary if b.get(0) == 2 and b.get(1) == 1 and abs(b.get(2) - 0.2) < 1e-6]
+    adds = [b for b in binary if b.get(0) == 0 and b.get(1) == 0 and len(b.inputs) == 2]
+    if (len(eltwise) + len(scaled) != 4 * blocks or len(adds) != len(scaled) + 1
+            or len(scaled) + len(adds) != len(binary) or kinds["Concat"] != 12 * blocks):
         return None
     if any(layer.get(0) != 1 or tuple(round(v, 6) for v in layer.params.get(1, ())) not in ((0.2, 1.0), (1.0, 0.2))
            for layer in eltwise):
