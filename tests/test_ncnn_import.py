@@ -201,6 +201,48 @@ def test_fp32_weights_read_the_same(models_dir: Path, tmp_path: Path) -> None:
     assert all(torch.equal(fp32.state_dict[k], v) for k, v in fp16.state_dict.items())
 
 
+def _rrdb_tiny_with_ups(ups: int, folder: Path) -> Path:
+    """rrdb_tiny (x4) cut to ``ups`` x2 stages: each later Interp and the conv_upN after it are dropped (the next
+    layer takes the Interp's input), and the .bin is rewritten in fp32 without those weights."""
+    lines = (FIXTURES / "rrdb_tiny.param").read_text().splitlines()
+    layers = [line.split() for line in lines[2:]]
+    interps = [i for i, words in enumerate(layers) if words[0] == "Interp"]
+    renames, dropped = {}, set()
+    for i in interps[ups:]:
+        source = layers[i][4]  # conv_upN's output blob -> the Interp's input blob (itself renamed, when cut too)
+        renames[layers[i + 1][5]] = renames.get(source, source)
+        dropped |= {i, i + 1}
+    kept = []
+    for i, words in enumerate(layers):
+        if i not in dropped:
+            n_in = int(words[2])
+            kept.append(" ".join(words[:4] + [renames.get(w, w) for w in words[4:4 + n_in]] + words[4 + n_in:]))
+    n_layers, n_blobs = map(int, lines[1].split())
+    param = folder / f"rrdb_x{2 ** ups}.param"
+    param.write_text("\n".join([lines[0], f"{n_layers - len(dropped)} {n_blobs - len(dropped) // 2}", *kept]) + "\n")
+    state = convert_ncnn_pair(FIXTURES / "rrdb_tiny.param").state_dict
+    _write_fp32_bin({k: v for k, v in state.items() if not k.startswith(("conv_up2", "conv_up1")[:2 - ups])},
+                    param.with_suffix(".bin"))
+    return param
+
+
+@pytest.mark.parametrize("ups", [0, 1])
+def test_rrdb_of_scale_1_and_2_convert_and_match_ncnn(tmp_path: Path, ups: int) -> None:
+    param = _rrdb_tiny_with_ups(ups, tmp_path)
+    conv = convert_ncnn_pair(param)
+    assert (conv.architecture, conv.scale, conv.weight_format) == ("RRDBNet", 2**ups, "fp32")
+    assert [k for k in conv.state_dict if k.startswith("conv_up")] == [f"conv_up1.{p}" for p in ("weight", "bias")][
+        : 2 * ups]
+    model = spandrel_support.load_from_state_dict(conv.state_dict, param.name)
+    assert model.scale == 2**ups
+    image = torch.rand(1, 3, 12, 12, generator=torch.Generator().manual_seed(5))
+    reference = _ncnn_reference(param, image[0].numpy())
+    with torch.no_grad():
+        out = model.model.eval()(image)[0].numpy()
+    assert reference.shape == out.shape == (3, 12 * 2**ups, 12 * 2**ups)
+    assert np.abs(out - reference).max() < 1e-4
+
+
 # A small graph of another kind (a U-Net-like denoiser): recognised as neither architecture, before its .bin is read.
 UNET_PARAM = """7767517
 9 10

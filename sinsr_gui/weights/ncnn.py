@@ -3,9 +3,10 @@
 Only two architectures are recognised, both from the ``.param`` graph (layer types, channel numbers, the
 upsampling and skip layers), never from the file name:
 
-* **RRDBNet** (Real-ESRGAN x4plus, x4plus-anime; ESRGAN): a first convolution, ``B`` blocks of three dense blocks
-  of five convolutions each (``F`` features, growth ``G``), two nearest x2 ``Interp`` each followed by a
-  convolution, then two more convolutions.
+* **RRDBNet** (Real-ESRGAN x4plus, x4plus-anime; ESRGAN-style community models): a first convolution, ``B``
+  blocks of three dense blocks of five convolutions each (``F`` features, growth ``G``), a trunk convolution, one
+  nearest x2 ``Interp`` and convolution per doubling (x1 to x8), then two more convolutions. (Real-ESRGAN x2plus,
+  which pixel-unshuffles its input, is not recognised.)
 * **SRVGGNetCompact** (Real-ESRGAN's realesr-animevideov3, realesr-general-x4v3): convolution/PReLU pairs, a
   last convolution to ``3*s*s`` channels, ``PixelShuffle(s)``, plus the input enlarged by nearest ``Interp``
   (``BinaryOp`` add). Some ncnn graphs end with a bicubic ``Interp`` (realesr-animevideov3-x2 and -x3 are the
@@ -163,11 +164,12 @@ def _recognise_rrdb(layers: list[NcnnLayer]) -> _Plan | None:
     kinds = Counter(layer.type for layer in layers)
     if set(kinds) - {"Input", "Split", "Convolution", "Concat", "Eltwise", "BinaryOp", "Interp"}:
         return None
+    # 1 + 15 * blocks + 1 (conv_body) + ups (one per x2: 0 to 3) + 2 (conv_hr, conv_last) convolutions
     convs = [_conv(layer) for layer in layers if layer.type == "Convolution"]
-    if any(c is None for c in convs) or (len(convs) - 6) % 15 or len(convs) < 21:
+    blocks, ups = divmod(len(convs) - 4, 15)
+    if any(c is None for c in convs) or blocks < 1 or ups > 3:
         return None
     convs_ok: list[_Conv] = [c for c in convs if c is not None]
-    blocks = (len(convs_ok) - 6) // 15
     feat, grow = convs_ok[0].out_ch, convs_ok[1].out_ch
     if convs_ok[0].in_ch != 3 or convs_ok[0].act[0] != 0:
         return None
@@ -177,20 +179,21 @@ def _recognise_rrdb(layers: list[NcnnLayer]) -> _Plan | None:
             for j in range(5):
                 c = convs_ok[1 + 15 * i + 5 * r + j]
                 want_out = feat if j == 4 else grow
-                if c.out_ch != want_out or c.in_ch != feat + j * grow or _is_lrelu(c) == (j == 4):
+                if (c.out_ch != want_out or c.in_ch != feat + j * grow or _is_lrelu(c) == (j == 4)
+                        or (j == 4 and c.act[0] != 0)):
                     return None
                 keys.append((c.layer, f"body.{i}.rdb{r + 1}.conv{j + 1}"))
     tail = convs_ok[1 + 15 * blocks:]
-    names = ("conv_body", "conv_up1", "conv_up2", "conv_hr", "conv_last")
-    outs = (feat, feat, feat, feat, 3)
-    lrelu = (False, True, True, True, False)
-    for c, name, out, act in zip(tail, names, outs, lrelu):
+    names = ("conv_body", *(f"conv_up{u + 1}" for u in range(ups)), "conv_hr", "conv_last")
+    outs = (feat,) * (len(names) - 1) + (3,)
+    lrelu = (False,) + (True,) * (ups + 1) + (False,)
+    for c, name, out, act in zip(tail, names, outs, lrelu, strict=True):
         if c.in_ch != feat or c.out_ch != out or _is_lrelu(c) != act or (not act and c.act[0] != 0):
             return None
         keys.append((c.layer, name))
     # Skips and upsampling: 3 dense-block residuals per block plus the block's own, each scaled by 0.2 (an Eltwise
     # sum with coefficients 0.2 and 1, from onnx2ncnn; or a BinaryOp multiply by the scalar 0.2 then a BinaryOp
-    # add, from pnnx); one plain BinaryOp add of the trunk; a nearest x2 Interp before conv_up1 and conv_up2.
+    # add, from pnnx); one plain BinaryOp add of the trunk; a nearest x2 Interp before each conv_upN.
     eltwise = [layer for layer in layers if layer.type == "Eltwise"]
     binary = [layer for layer in layers if layer.type == "BinaryOp"]
     scaled = [b for b in binary if b.get(0) == 2 and b.get(1) == 1 and abs(b.get(2) - 0.2) < 1e-6]
@@ -203,13 +206,15 @@ def _recognise_rrdb(layers: list[NcnnLayer]) -> _Plan | None:
         return None
     interps = [layer for layer in layers if layer.type == "Interp"]
     producer = {out: layer for layer in layers for out in layer.outputs}
-    for interp, up in zip(interps, (tail[1], tail[2])):
+    if len(interps) != ups:
+        return None
+    for interp, up in zip(interps, tail[1:1 + ups]):
         if (interp.get(0) != _INTERP_NEAREST or interp.get(1) != 2.0 or interp.get(2) != 2.0
                 or producer.get(up.layer.inputs[0]) is not interp):
             return None
-    if len(interps) != 2:
-        return None
-    return _Plan("RRDBNet", 4, 4.0, f"Real-ESRGAN RRDB, {blocks} blocks, {feat} features, x4", tuple(keys))
+    scale = 2**ups
+    return _Plan("RRDBNet", scale, float(scale), f"Real-ESRGAN RRDB, {blocks} blocks, {feat} features, x{scale}",
+                 tuple(keys))
 
 
 def _recognise_srvgg(layers: list[NcnnLayer]) -> _Plan | None:
