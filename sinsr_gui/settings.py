@@ -32,7 +32,10 @@ from sinsr_gui.engine.options import (
     PRECISIONS,
     SAMPLERS,
     SCALES,
+    OutputOptions,
+    RunOptions,
 )
+from sinsr_gui.engine.types import ModelRequest, PhotoOptions
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +80,8 @@ class Settings:
     sinsr_autoencoder: str = ""
     sinsr_config: str = ""
     weights_dir: str = ""
-    first_run_done: bool = False
+    first_run_done: bool = False  # the first-run banner was shown (once), or a model was chosen in it
+    auto_save_confirmed: bool = False  # the user saw and chose where a run's automatic saves go
     last_open_dir: str = ""
     window_geometry: str = ""  # base64 of QWidget.saveGeometry()
     window_state: str = ""  # base64 of QMainWindow.saveState() (docks, toolbar)
@@ -104,12 +108,9 @@ class Settings:
         return None if rate is None else rate * megapixels
 
     # ------------------------------------------------------------------------------------ engine options
-    def to_options(self) -> Any:
-        """These settings as the engine's :class:`~sinsr_gui.engine.photo.PhotoOptions` (the command line
+    def to_options(self) -> PhotoOptions:
+        """These settings as the engine's :class:`~sinsr_gui.engine.types.PhotoOptions` (the command line
         maps its arguments the same way). Explicit SinSR files win over the installed ones."""
-        from sinsr_gui.engine.models import ModelRequest
-        from sinsr_gui.engine.options import OutputOptions, RunOptions
-        from sinsr_gui.engine.photo import PhotoOptions
 
         def path(text: str) -> Path | None:
             return Path(text).expanduser() if text else None

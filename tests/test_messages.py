@@ -33,7 +33,7 @@ def test_the_app_names_no_commands_and_the_terminal_always_does(action):
 def test_user_message_is_one_clear_sentence_for_any_error():
     assert app.user_message(Cancelled()) == app.CANCELLED
     error = UserError("The SinSR weights are not installed.", Remedy("get_weights", "sinsr_v1,vq_f4"))
-    assert app.user_message(error) == f"The SinSR weights are not installed. Get them with {app.GET_MODEL}"
+    assert app.user_message(error) == f"The SinSR weights are not installed. Download the model files with {app.GET_MODEL}"
     assert app.user_message(UserError("Plain.")) == "Plain."
 
     from sinsr_gui.engine.imageio import ImageReadError  # any UserError subclass: no list of classes

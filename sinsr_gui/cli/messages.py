@@ -8,7 +8,8 @@ from sinsr_gui.errors import Remedy, UserError
 def _get_weights(target: str) -> str:
     names = [n for n in target.split(",") if n]
     downloads = " and ".join(f"`sinsr-upscale weights download {n} --accept-license`" for n in names)
-    return (f"Get them with {downloads}, or import files you already have with "
+    what = "the model file" if len(names) == 1 else "the model files"
+    return (f"Download {what} with {downloads}, or import copies you already have with "
             "`sinsr-upscale weights import PATH`.")
 
 

@@ -46,7 +46,8 @@ def model_argument(value: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     from sinsr_gui.engine.models import MODEL_CHOICES, descriptor_for
 
-    models = "; ".join(f"{k}: {descriptor_for(k).summary}" for k in MODEL_CHOICES if k != "auto")
+    # Each summary is a sentence of its own: "photo: For phone photos. faithful: ..." (no ".;" or "..").
+    models = " ".join(f"{k}: {descriptor_for(k).summary.rstrip('.')}." for k in MODEL_CHOICES if k != "auto")
     p = argparse.ArgumentParser(
         prog="sinsr-upscale",
         description="Make photos 4x larger and sharper with SinSR or a built-in model. "
@@ -56,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, default=None,
                    help="output folder (default: next to each input); folder structure is mirrored")
     p.add_argument("--model", type=model_argument, default="auto", metavar="MODEL",
-                   help=f"auto (default): SinSR if installed, else the built-in Photo model. {models}. "
+                   help=f"auto (default): SinSR if installed, else the built-in Photo model. {models} "
                    "community:NAME: a community model you imported or downloaded (`sinsr-upscale weights list`). "
                    "(compact is the old name of faithful.)")
     p.add_argument("--sampler", choices=SAMPLERS, default="stochastic",
@@ -120,7 +121,8 @@ class Summary:
     def report(self) -> str:
         lines = [f"Done: {len(self.done)}, skipped: {len(self.skipped)}, failed: {len(self.failed)}."]
         lines += [f"  skipped {p}: {why}" for p, why in self.skipped]
-        lines += [f"  FAILED {p}: {why}" for p, why in self.failed]
+        # Each file's reason was printed when it failed (or, for a missing one, at the start): names only here.
+        lines += [f"  FAILED {p}" for p, _why in self.failed]
         return "\n".join(lines)
 
 

@@ -8,9 +8,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QActionGroup, QIcon, QKeySequence
-from PySide6.QtWidgets import QMainWindow, QMenu, QStyle, QToolBar, QWidget
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QAction, QActionGroup, QIcon, QKeyEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractSpinBox,
+    QApplication,
+    QComboBox,
+    QKeySequenceEdit,
+    QLineEdit,
+    QMainWindow,
+    QMenu,
+    QPlainTextEdit,
+    QStyle,
+    QTextEdit,
+    QToolBar,
+    QWidget,
+)
 
 SP = QStyle.StandardPixmap
 K = QKeySequence.StandardKey
@@ -39,7 +53,7 @@ SPECS: dict[str, ActionSpec] = {
                            ("document-save-all", SP.SP_DriveHDIcon)),
     "open_output": ActionSpec("Open &output folder", ("Ctrl+Shift+E",), "Show the folder of the last saved result",
                               ("folder", SP.SP_DirIcon)),
-    "quit": ActionSpec("&Quit", (K.Quit, "Ctrl+Q"), "Close the app"),
+    "quit": ActionSpec("&Quit", ("Ctrl+Q",), "Close the app"),
     "upscale": ActionSpec("&Upscale", ("Ctrl+Return", "Ctrl+Enter"), "Upscale every waiting photo in the queue",
                           ("media-playback-start", SP.SP_MediaPlay)),
     "preview": ActionSpec("&Preview", ("P",), "Upscale only the part of the photo in view, to check the result in "
@@ -68,10 +82,11 @@ SPECS: dict[str, ActionSpec] = {
     "zoom_out": ActionSpec("Zoom &out", (K.ZoomOut,), "Zoom out", ("zoom-out", SP.SP_ArrowDown)),
     "zoom_fit": ActionSpec("&Fit to window", ("Ctrl+0",), "Show the whole photo",
                            ("zoom-fit-best", SP.SP_TitleBarMaxButton)),
-    "zoom_actual": ActionSpec("&Actual size (100 %)", ("Ctrl+1",), "One result pixel per screen pixel",
+    "zoom_actual": ActionSpec("&Result pixels 1:1", ("Ctrl+1",), "One result pixel per screen pixel",
                               ("zoom-original", SP.SP_TitleBarNormalButton)),
     "full_screen": ActionSpec("F&ull screen", (K.FullScreen, "F11"), "Use the whole screen", checkable=True),
-    "get_model": ActionSpec("&Get the SinSR model…", (), "Download or import the SinSR model"),
+    "get_model": ActionSpec("&Get the SinSR model…", (), "Download or import the SinSR model, or choose a "
+                            "built-in model"),
     "import_model": ActionSpec("&Import a model file…", (), "Use another upscaling model (ESRGAN, SwinIR, HAT, "
                                "SPAN and more, e.g. from OpenModelDB): its licence is yours to check"),
     "get_realesrgan": ActionSpec("Download &Real-ESRGAN x4plus…", (), "The general Real-ESRGAN model "
@@ -132,6 +147,8 @@ class WindowActions:
         tools.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         _fill(tools, [self._actions[n] if n else None for n in TOOLBAR])
 
+        self.keys = SingleKeys(window, self.shortcut_actions)
+
     def __getattr__(self, name: str) -> QAction:
         try:
             return self.__dict__["_actions"][name]
@@ -163,3 +180,80 @@ def _make(window: QWidget, spec: ActionSpec, slot: Callable) -> QAction:
 def _fill(target: QMenu | QToolBar, actions: list[QAction | None]) -> None:
     for action in actions:
         target.addSeparator() if action is None else target.addAction(action)
+
+
+def key_code(key: Qt.Key | int) -> int:
+    return key if isinstance(key, int) else key.value
+
+
+def typing_widget(widget: QWidget | None) -> bool:
+    """A widget where letters and Space are text (or press a button), not commands."""
+    if isinstance(widget, QComboBox):
+        return widget.isEditable()
+    return isinstance(widget, QLineEdit | QAbstractSpinBox | QTextEdit | QPlainTextEdit | QKeySequenceEdit
+                      | QAbstractButton)
+
+
+class SingleKeys(QObject):
+    """Single-key shortcuts (A, P, S, B) and held keys (Space: flip) that a focused list or combo box cannot
+    take for its type-ahead search: while the focus is anywhere in ``window`` (its docks too, floating or
+    not) but not in a text field or on a button, such a key is the window's command.
+
+    Qt's own shortcut map runs first and usually triggers the action; this filter only sees the key when a
+    focused widget claimed it (a list's or combo box's keyboard search), and triggers it then. ``hold``
+    maps a key to what happens while it is held (True on press, False on release); ``own_keys`` is a
+    widget that handles these keys itself while it has the focus (the compare view).
+    """
+
+    def __init__(self, window: QWidget, actions: list[QAction]) -> None:
+        super().__init__(window)
+        self.window = window
+        self.hold: dict[int, Callable[[bool], None]] = {}
+        self.own_keys: QWidget | None = None
+        self._actions: dict[int, QAction] = {}
+        for action in actions:
+            for key in action.shortcuts():
+                combo = key[0] if key.count() == 1 else None
+                if combo is not None and combo.keyboardModifiers() == Qt.KeyboardModifier.NoModifier and (
+                        key_code(Qt.Key.Key_0) <= key_code(combo.key()) <= key_code(Qt.Key.Key_Z)):
+                    self._actions[key_code(combo.key())] = action
+        QApplication.instance().installEventFilter(self)
+        window.destroyed.connect(lambda *_: self._uninstall())
+
+    def keys(self) -> list[str]:
+        return [QKeySequence(k).toString() for k in self._actions]
+
+    def _uninstall(self) -> None:
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self)
+
+    def _inside(self, widget: QWidget | None) -> bool:
+        while widget is not None:
+            if widget is self.window:
+                return True
+            widget = widget.parentWidget()
+        return False
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        kind = event.type()
+        if kind not in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease) or not isinstance(event, QKeyEvent):
+            return False
+        if event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
+            return False
+        key = key_code(event.key())
+        if key not in self._actions and key not in self.hold:
+            return False
+        focus = QApplication.focusWidget()
+        if watched is not focus or not self._inside(focus) or typing_widget(focus):
+            return False  # the event on its way to the focus widget, once; text fields keep their letters
+        if self.own_keys is not None and (focus is self.own_keys or self.own_keys.isAncestorOf(focus)):
+            return False
+        if key in self.hold:
+            if not event.isAutoRepeat():
+                self.hold[key](kind == QEvent.Type.KeyPress)
+            return True
+        action = self._actions[key]
+        if kind == QEvent.Type.KeyPress and not event.isAutoRepeat() and action.isEnabled():
+            action.trigger()
+        return True

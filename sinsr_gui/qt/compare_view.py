@@ -385,6 +385,7 @@ class CompareView(QWidget):
         self._previews: list[tuple[_TilePyramid, QRect]] = []
         self._labels = ("Before", "After")  # what each side shows, e.g. "Before (bicubic x4)", "B: SinSR v1"
         self._out_size = QSize()  # output image size; empty means the empty state
+        self._problem: tuple[str, str] | None = None  # (title, reason) shown instead of the drop hint
         self._zoom = 1.0
         self._fit_mode = False  # re-fit on resize until the user picks a zoom
         self._flipped = False
@@ -437,6 +438,7 @@ class CompareView(QWidget):
             after = None
             out = QSize(max(1, round(scale * before.width())), max(1, round(scale * before.height())))
         self._cancel_region_selection()
+        self._problem = None
         self._before = _TilePyramid(before, self._tile_size)
         self._after = _TilePyramid(after, self._tile_size) if after is not None else None
         self._previews.clear()
@@ -508,6 +510,7 @@ class CompareView(QWidget):
 
     def clear(self) -> None:
         """Go to the empty state, which shows a hint to drop or open photos."""
+        self._problem = None
         self._cancel_region_selection()
         self._set_flipped(False)
         self._before = self._after = None
@@ -518,6 +521,32 @@ class CompareView(QWidget):
         self._fit_mode = False
         self._refresh()
         self._emit_cursor_pixel((-1, -1))
+
+    def show_problem(self, title: str, reason: str) -> None:
+        """Go to the empty state and say why there is nothing to show (e.g. a file that cannot be read), in
+        the view itself, where the photo would be."""
+        self.clear()
+        self._problem = (title, reason)
+        for view in self._views():
+            view.viewport().update()
+
+    def problem(self) -> tuple[str, str] | None:
+        """(title, reason) shown in place of a photo, or None."""
+        return self._problem
+
+    def view_state(self) -> tuple[float, bool, QPointF]:
+        """(zoom, fit mode, the output pixel at the centre of the view), for :meth:`restore_view_state`."""
+        inverse, _ = self._primary.viewportTransform().inverted()
+        return self._zoom, self._fit_mode, inverse.map(QRectF(self._primary.viewport().rect()).center())
+
+    def restore_view_state(self, state: tuple[float, bool, QPointF]) -> None:
+        """Zoom and pan back to a :meth:`view_state` (after set_images, which fits the new photo)."""
+        zoom, fit, centre = state
+        if fit:
+            self.zoom_to_fit()
+            return
+        self._fit_mode = False
+        self._apply_zoom(zoom, self._primary, QRectF(self._primary.viewport().rect()).center(), centre)
 
     def output_size(self) -> QSize:
         """Size of the output image in pixels; empty in the empty state."""
@@ -562,6 +591,10 @@ class CompareView(QWidget):
 
     def is_flipped(self) -> bool:
         return self._flipped
+
+    def hold_flip(self, held: bool) -> None:
+        """The flip key went down (True) or up, wherever the focus is (the window routes it here)."""
+        self._set_flipped(held)
 
     # --- zoom ------------------------------------------------------------------------------------------------
 
@@ -1083,4 +1116,14 @@ class CompareView(QWidget):
         painter.setFont(font)
         painter.setPen(palette.color(QPalette.ColorRole.WindowText))
         text_box = box.adjusted(12, 12, -12, -12) if box.width() > 60 else area
-        painter.drawText(text_box, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, EMPTY_HINT)
+        if self._problem is None:
+            painter.drawText(text_box, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, EMPTY_HINT)
+            return
+        title, reason = self._problem  # the title large, the reason in the normal size under it
+        metrics = QFontMetricsF(font)
+        title_box = QRectF(text_box.left(), text_box.top(), text_box.width(), metrics.height() * 1.6)
+        painter.drawText(title_box, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, title)
+        painter.setFont(QFont(view.font()))
+        painter.drawText(text_box.adjusted(0, title_box.height(), 0, 0),
+                         Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap,
+                         reason)

@@ -72,6 +72,18 @@ def ask(parent: QWidget | None, title: str, text: str, yes: str = "Yes", no: str
     return box.clickedButton() is yes_button
 
 
+def choose(parent: QWidget | None, title: str, text: str, options: list[tuple[str, str]]) -> str | None:
+    """A question with one plain-word button per option (key, label), the first the default; the key of the
+    button pressed, or None when the dialog was closed (Esc)."""
+    box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton, parent)
+    buttons = {box.addButton(label, QMessageBox.ButtonRole.AcceptRole): key for key, label in options}
+    cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(next(iter(buttons)))
+    box.setEscapeButton(cancel)
+    box.exec()
+    return buttons.get(box.clickedButton())
+
+
 def ask_save_discard(parent: QWidget | None, title: str, text: str) -> str:
     """'save', 'discard' or 'cancel' (the safe default)."""
     box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.NoButton, parent)
@@ -169,6 +181,13 @@ VIEW_SHORTCUTS = [  # keys the compare view handles itself (not actions)
 ]
 
 
+def keys_text(keys: list[QKeySequence]) -> str:
+    """The keys as "Ctrl+Return or Ctrl+Enter": keys a keyboard has, not the Help, media or remote-control
+    keys (Exit, Paste) that platforms add to some standard shortcuts; the first two at most."""
+    typed = [k for k in keys if not k.isEmpty() and k[0].key().value < Qt.Key.Key_Help.value]
+    return " or ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in typed[:2])
+
+
 class ShortcutsDialog(QDialog):
     """Lists every action that has a shortcut, with its key(s) in the platform's notation."""
 
@@ -176,10 +195,7 @@ class ShortcutsDialog(QDialog):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Keyboard shortcuts")
-        # The first two keys: platforms add rarely used alternatives (media keys, Shift+Ins) after them.
-        rows = [(a.text().replace("&", ""), ", ".join(
-            k.toString(QKeySequence.SequenceFormat.NativeText) for k in a.shortcuts()[:2]))
-            for a in actions if a.shortcuts()]
+        rows = [(a.text().replace("&", "").rstrip("…"), keys_text(a.shortcuts())) for a in actions if a.shortcuts()]
         rows += list(extra)
         self.table = QTableWidget(len(rows), 2)
         self.table.setHorizontalHeaderLabels(["Action", "Shortcut"])

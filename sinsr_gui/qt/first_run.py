@@ -1,5 +1,6 @@
-"""The first-run panel: how to get the SinSR model (download with consent, import), or which built-in model
-to use instead.
+"""The "Get the SinSR model" panel: how to get the SinSR model (download with consent, import), or which
+built-in model to use instead. The window offers it once in a banner and then from the Model menu; the app
+works with a built-in model meanwhile, so nothing here reads as a choice that must be made.
 
 A view only: :class:`~sinsr_gui.qt.controllers.weights.WeightsController` runs the download/import and feeds
 progress back through :meth:`FirstRunPanel.set_progress`; the built-in models come from their descriptors.
@@ -47,12 +48,13 @@ class FirstRunPanel(QWidget):
                  download_size: str = "about 700 MB", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("firstRunPanel")
-        title = QLabel("Choose how to upscale")
+        title = QLabel("Get the SinSR model")
         title.setObjectName("panelTitle")
         title.setWordWrap(True)
-        intro = QLabel("SinSR gives the most natural, detailed results. Its model files are not included "
-                       f"with the app: they are {download_size} and may be used for non-commercial purposes "
-                       "only. You can keep using the app while they download.")
+        intro = QLabel("The app works now with its built-in models. SinSR gives the most natural, detailed "
+                       f"results; its model files are not included with the app: they are {download_size} and "
+                       "may be used for non-commercial purposes only. You can keep using the app while they "
+                       "download.")
         intro.setWordWrap(True)
 
         # 1. Download, with explicit consent to the non-commercial licences.
@@ -105,8 +107,7 @@ class FirstRunPanel(QWidget):
         # 3. Carry on with a built-in model.
         builtin_box = QGroupBox("Or use a built-in model for now")
         box = QVBoxLayout(builtin_box)
-        hint = QLabel(BUILTIN_HINT)
-        hint.setObjectName("hint")
+        hint = QLabel(BUILTIN_HINT)  # advice to read, in the normal text colour (grey reads as disabled)
         hint.setWordWrap(True)
         box.addWidget(hint)
         self.builtin_buttons: dict[str, QPushButton] = {}

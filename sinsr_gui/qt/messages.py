@@ -21,7 +21,7 @@ def _smaller_tile(device_type: str) -> str:
 
 
 PHRASES = {
-    "get_weights": lambda t: f"Get them with {GET_MODEL}",
+    "get_weights": lambda t: f"Download the model files with {GET_MODEL}",
     "accept_licence": lambda t: f"Accept the licence in {GET_MODEL}, then press Download.",
     "verify_weights": lambda t: f"Import the file again with {GET_MODEL}",
     "retry_download": lambda t: (f"Press Resume download in {GET_MODEL} later, or import a copy you already "

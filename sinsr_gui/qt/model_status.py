@@ -156,9 +156,25 @@ class ModelStatus(QObject):
             entries.append((descriptor.kind, f"{descriptor.display_name} · {state}", descriptor.summary))
         return entries
 
+    def options_used(self) -> dict[str, frozenset[str]]:
+        """For each picker entry, the optional settings its model uses: "seed" when it draws noise, and
+        "sampler" when it also takes several steps (the sampler is how it steps). The panel hides the rest."""
+        from sinsr_gui.engine.models import AUTO, descriptor_for, resolve_choice
+
+        def uses(d: ModelDescriptor) -> frozenset[str]:
+            return frozenset({"seed"} if d.needs_noise else set()) | (
+                {"sampler"} if d.needs_noise and d.passes > 1 else set())
+
+        used = {d.kind: uses(d) for d, _installed in self.choices()}
+        try:
+            used[AUTO] = uses(descriptor_for(resolve_choice(dataclasses.replace(self.request(), model=AUTO))[0]))
+        except UserError:
+            used[AUTO] = frozenset()
+        return used
+
     def first_run_needed(self) -> bool:
-        """Until the user made a choice, every launch offers it again while the chosen model is not there
-        (or "Automatic" had to fall back)."""
+        """Whether the first-run offer is due: the chosen model is not there (or "Automatic" had to fall
+        back) and the offer was not shown before (``first_run_done``: it is shown once)."""
         from sinsr_gui.engine.models import resolve_choice
 
         if self.settings.first_run_done:

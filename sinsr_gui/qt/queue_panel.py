@@ -27,6 +27,7 @@ STATE_LABELS = {
     "failed": "Failed",
     "cancelled": "Cancelled",
 }
+UNREADABLE = "Unreadable"  # the label of a photo whose file cannot be read (state "failed")
 _ID_ROLE = Qt.ItemDataRole.UserRole
 _STATE_ROLE = Qt.ItemDataRole.UserRole + 1
 THUMB = 56  # logical pixels; drawn at the screen's device pixel ratio

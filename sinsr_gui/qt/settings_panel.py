@@ -1,5 +1,10 @@
 """The settings dock's contents: model, device, precision, tiling, seed and output options. A view only.
 
+What most people change is in plain view (model, colour fix, device, scale, format, where and when to save);
+the technical options (precision, tile size and overlap, seed, file name pattern) wait under a collapsed
+"Advanced" section. Options that mean nothing for the chosen model are hidden: the sampler and the seed show
+only for the models that use them (``applies``, from the models' descriptors).
+
 It shows a :class:`~sinsr_gui.settings.Settings` and emits ``settingsChanged`` with an edited copy whenever the
 user changes something; the main window decides what that means (save it, release the loaded model, ...).
 """
@@ -37,7 +42,8 @@ PRECISION_CHOICES = (
 SAMPLER_CHOICES = (("stochastic", "Stochastic (official)"), ("deterministic", "Deterministic"))
 COLOUR_FIX_CHOICES = (("auto", "Automatic"), ("off", "Off"), ("wavelet", "Wavelet (local)"),
                       ("adain", "AdaIN (overall)"))
-FORMAT_CHOICES = (("AUTO", "Automatic: JPEG for HEIC, else PNG"), ("PNG", "PNG (lossless)"), ("JPEG", "JPEG"), ("WEBP", "WebP"), ("TIFF", "TIFF (lossless)"))
+FORMAT_CHOICES = (("AUTO", "Automatic", "JPEG for HEIC phone photos, PNG for everything else"),
+                  ("PNG", "PNG (lossless)"), ("JPEG", "JPEG"), ("WEBP", "WebP"), ("TIFF", "TIFF (lossless)"))
 SCALE_CHOICES = ((4, "4× (native)"), (3, "3×"), (2, "2×"))
 BIT_DEPTH_CHOICES = ((0, "Like the photo"), (8, "8-bit"), (16, "16-bit"))
 AUTO_SAVE_CHOICES = (
@@ -54,10 +60,12 @@ class SettingsPanel(QWidget):
     resetRequested = Signal()
 
     def __init__(self, settings: Settings, models: list[tuple[str, str, str]], devices: list[tuple[str, str]],
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *, applies: dict[str, frozenset[str]] | None = None) -> None:
         super().__init__(parent)
         self._settings = settings.copy()
         self._updating = False
+        # Which optional settings ("sampler", "seed") each model choice uses; a choice not listed uses all.
+        self._applies = dict(applies or {})
 
         self.model_combo = self._combo(models, "Which upscaler to use; hover a choice to see what it is for. "
                                        "SinSR gives the most natural detail; the built-in models are much "
@@ -136,24 +144,14 @@ class SettingsPanel(QWidget):
         self.reset_button.clicked.connect(self.resetRequested.emit)
 
         model_box = QGroupBox("Model")
-        form = QFormLayout(model_box)
+        self.model_form = form = _form(model_box)
         form.addRow("Model", self.model_combo)
         form.addRow("Sampler", self.sampler_combo)
         form.addRow("Colour fix", self.colour_combo)
         form.addRow("Device", self.device_combo)
-        form.addRow("Precision", self.precision_combo)
-
-        detail_box = QGroupBox("Detail and speed")
-        form = QFormLayout(detail_box)
-        form.addRow("Tile size", self.tile_spin)
-        form.addRow("Tile overlap", self.overlap_spin)
-        seed_row = QHBoxLayout()
-        seed_row.addWidget(self.seed_spin, 1)
-        seed_row.addWidget(self.new_seed_button)
-        form.addRow("Seed", seed_row)
 
         output_box = QGroupBox("Output")
-        form = QFormLayout(output_box)
+        form = _form(output_box)
         form.addRow("Scale", self.scale_combo)
         form.addRow("Format", self.format_combo)
         form.addRow("Quality", self.quality_spin)
@@ -166,15 +164,37 @@ class SettingsPanel(QWidget):
         folder_buttons.addStretch(1)
         folder_row.addLayout(folder_buttons)
         form.addRow("Save to", folder_row)
+        form.addRow("Save automatically", self.auto_save_combo)
+
+        # Technical options, collapsed until asked for.
+        self.advanced_button = QToolButton()
+        self.advanced_button.setText("Advanced")
+        self.advanced_button.setCheckable(True)
+        self.advanced_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.advanced_button.setArrowType(Qt.ArrowType.RightArrow)
+        self.advanced_button.setAutoRaise(True)
+        self.advanced_button.setToolTip("Precision, tiles, seed and the file name pattern: the defaults suit "
+                                        "almost every photo.")
+        self.advanced_box = QWidget()
+        self.advanced_form = form = _form(self.advanced_box)
+        form.addRow("Precision", self.precision_combo)
+        form.addRow("Tile size", self.tile_spin)
+        form.addRow("Tile overlap", self.overlap_spin)
+        self._seed_row = seed_row = QHBoxLayout()
+        seed_row.addWidget(self.seed_spin, 1)
+        seed_row.addWidget(self.new_seed_button)
+        form.addRow("Seed", seed_row)
         form.addRow("File name", self.pattern_edit)
         form.addRow("", self.pattern_example)
-        form.addRow("Save automatically", self.auto_save_combo)
+        self.advanced_box.setVisible(False)
+        self.advanced_button.toggled.connect(self._show_advanced)
 
         content = QWidget()
         inner = QVBoxLayout(content)
         inner.addWidget(model_box)
-        inner.addWidget(detail_box)
         inner.addWidget(output_box)
+        inner.addWidget(self.advanced_button, 0, Qt.AlignmentFlag.AlignLeft)
+        inner.addWidget(self.advanced_box)
         inner.addWidget(self.reset_button, 0, Qt.AlignmentFlag.AlignLeft)
         inner.addStretch(1)
         scroll = QScrollArea(self)
@@ -223,16 +243,25 @@ class SettingsPanel(QWidget):
             self._updating = False
         self._update_enabled()
 
-    def set_model_choices(self, models: list[tuple[str, str, str]]) -> None:
+    def set_model_choices(self, models: list[tuple[str, str, str]],
+                          applies: dict[str, frozenset[str]] | None = None) -> None:
         """Replace the model entries (value, label, tooltip), e.g. after SinSR was installed, keeping the
-        selection."""
+        selection; ``applies``: which optional settings each uses."""
         self._updating = True
         try:
             self.model_combo.clear()
             _add_items(self.model_combo, models)
             _select(self.model_combo, self._settings.model)
+            if applies is not None:
+                self._applies = dict(applies)
         finally:
             self._updating = False
+        self._update_enabled()
+
+    def applies(self, option: str) -> bool:
+        """Whether ``option`` ("sampler", "seed") means something for the chosen model."""
+        uses = self._applies.get(self.model_combo.currentData() or "auto")
+        return uses is None or option in uses
 
     # ----------------------------------------------------------------------------------------- internals
     def _combo(self, choices: list[tuple], tip: str) -> QComboBox:
@@ -242,6 +271,10 @@ class SettingsPanel(QWidget):
         combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         combo.setMinimumContentsLength(12)
         return combo
+
+    def _show_advanced(self, shown: bool) -> None:
+        self.advanced_box.setVisible(shown)
+        self.advanced_button.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
 
     def _new_seed(self) -> None:
         self.seed_spin.setValue(random.randint(0, MAX_SEED))  # emits valueChanged -> _edited
@@ -281,7 +314,8 @@ class SettingsPanel(QWidget):
 
     def _update_enabled(self) -> None:
         fmt = self.format_combo.currentData()
-        self.sampler_combo.setEnabled(self.model_combo.currentData() == "resshift")
+        self.model_form.setRowVisible(self.sampler_combo, self.applies("sampler"))
+        self.advanced_form.setRowVisible(self._seed_row, self.applies("seed"))
         self.quality_spin.setEnabled(fmt in ("JPEG", "WEBP", "AUTO"))
         self.bit_depth_combo.setEnabled(fmt in ("PNG", "TIFF", "AUTO"))
         # fp16 runs hundreds of times slower on a CPU (the engine refuses it there): offer it only with a GPU.
@@ -307,6 +341,14 @@ class SettingsPanel(QWidget):
         else:
             self.pattern_example.setText("This name cannot be used: write {stem} for the photo's name and "
                                          "{scale} for the scale, without / or \\.")
+
+
+def _form(parent: QWidget) -> QFormLayout:
+    form = QFormLayout(parent)
+    # Fields take the width left by the labels (combo boxes too), and rows wrap before text is cut off.
+    form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+    form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+    return form
 
 
 def _add_items(combo: QComboBox, choices: list[tuple]) -> None:

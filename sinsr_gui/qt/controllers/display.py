@@ -66,28 +66,33 @@ def before_image(photo: Any, scale: int, view: str) -> tuple[QImage, str]:
     return rgb_to_qimage(photo.rgb, photo.alpha), f"Before (original pixels{why})"
 
 
-def display_task(control: TaskControl, *, photos: Any, job_id: int, token: int, path: Path, result: Any,
-                 saved_path: Path | None, previous: Any = None, scale: int = 4,
-                 before_view: str = "enlarged") -> Shown:
+def _result_image(result: Any, saved_path: Path | None) -> QImage | None:
+    """A result from memory, or, once a run saved and released it, from its saved file (None: neither)."""
     from sinsr_gui.engine.imageio import ImageReadError
     from sinsr_gui.engine.photo import read_photo
 
-    photo = photos.get(path)
-    after = None
     if result is not None and result.rgb is not None:
-        after = rgb_to_qimage(result.rgb, result.alpha)
-    elif saved_path is not None:
+        return rgb_to_qimage(result.rgb, result.alpha)
+    if saved_path is not None:
         try:
             saved = read_photo(saved_path)
-            after = rgb_to_qimage(saved.rgb, saved.alpha)
+            return rgb_to_qimage(saved.rgb, saved.alpha)
         except ImageReadError as exc:  # moved or deleted since: show the original only
             log.info("cannot show the saved result %s: %s", saved_path, exc)
+    return None
+
+
+def display_task(control: TaskControl, *, photos: Any, job_id: int, token: int, path: Path, result: Any,
+                 saved_path: Path | None, previous: Any = None, previous_saved: Path | None = None,
+                 scale: int = 4, before_view: str = "enlarged") -> Shown:
+    photo = photos.get(path)
+    after = _result_image(result, saved_path)
     scale = result.scale if result is not None else scale
     before, before_label = before_image(photo, scale, before_view)
     shown = Shown(job_id, token, photo, before, after, before_label,
                   after_label=result.label if result is not None and hasattr(result, "label") else "After")
-    if previous is not None and previous.rgb is not None:
-        shown.previous = rgb_to_qimage(previous.rgb, previous.alpha)
+    if previous is not None:  # kept in memory, or released by a run that saved it: read back for A/B
+        shown.previous = _result_image(previous, previous_saved)
         shown.previous_label = previous.label
     return shown
 
@@ -129,7 +134,8 @@ class DisplayController(QObject):
         scale, before_view = self.view()
         task = functools.partial(display_task, photos=self.photos, job_id=job.id, token=self._token,
                                  path=job.path, result=job.result, saved_path=job.saved_path,
-                                 previous=job.previous, scale=scale, before_view=before_view)
+                                 previous=job.previous, previous_saved=job.previous_saved, scale=scale,
+                                 before_view=before_view)
         self.slot.start(task, name="open", on_succeeded=self._on_shown, on_failed=self._on_failed,
                         on_finished=self._start_pending)
 
