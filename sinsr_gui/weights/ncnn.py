@@ -296,32 +296,36 @@ def recognise(layers: list[NcnnLayer], label: str) -> _Plan:
 
 # ------------------------------------------------------------------------------------------------ the .bin
 class _BinReader:
-    def __init__(self, data: bytes, label: str) -> None:
-        self.data, self.pos, self.label = data, 0, label
-        self.formats: set[str] = set()
+    """Reads an ncnn .bin front to back; ``minimum`` is the size the whole file needs at least (all fp16)."""
 
-    def _take(self, n: int, needed: int) -> bytes:
-        if self.pos + n > len(self.data):
+    def __init__(self, data: bytes, label: str, minimum: int) -> None:
+        self.data, self.pos, self.label, self.minimum = data, 0, label, minimum
+        self.formats: set[str] = set()
+        self._take(0)  # check the size first: a foreign .bin would otherwise fail on a meaningless flag word
+
+    def _take(self, n: int) -> bytes:
+        if max(self.pos + n, self.minimum) > len(self.data):
             raise NcnnModelError(
-                f"{self.label} is shorter than its .param needs ({len(self.data):,} bytes, at least {needed:,} "
-                "expected): the file is truncated or belongs to another model.", Remedy("choose_other_file"))
+                f"{self.label} is shorter than its .param needs ({len(self.data):,} bytes, at least "
+                f"{max(self.pos + n, self.minimum):,} expected): the file is truncated or belongs to another model.",
+                Remedy("choose_other_file"))
         chunk = self.data[self.pos:self.pos + n]
         self.pos += n
         return chunk
 
-    def raw_fp32(self, count: int, needed: int) -> np.ndarray:
-        return np.frombuffer(self._take(4 * count, needed), dtype="<f4").astype(np.float32)
+    def raw_fp32(self, count: int) -> np.ndarray:
+        return np.frombuffer(self._take(4 * count), dtype="<f4").astype(np.float32)
 
-    def flagged(self, count: int, needed: int) -> np.ndarray:
+    def flagged(self, count: int) -> np.ndarray:
         """A weight blob with its flag word (ncnn ModelBin type 0)."""
-        flag = int.from_bytes(self._take(4, needed), "little")
+        flag = int.from_bytes(self._take(4), "little")
         if flag == FLAG_FP16:
             self.formats.add("fp16")
-            data = self._take((2 * count + 3) // 4 * 4, needed)[:2 * count]
+            data = self._take((2 * count + 3) // 4 * 4)[:2 * count]
             return np.frombuffer(data, dtype="<f2").astype(np.float32)
         if flag in (FLAG_FP32, FLAG_FP32_SCALED):
             self.formats.add("fp32")
-            return self.raw_fp32(count, needed)
+            return self.raw_fp32(count)
         if flag == FLAG_INT8:
             raise NcnnModelError(f"{self.label} holds int8 weights; int8-quantised ncnn models are not supported: "
                                  "import the fp16 or fp32 version of the model.", Remedy("choose_other_file"))
@@ -330,7 +334,7 @@ class _BinReader:
                              Remedy("choose_other_file"))
 
 
-def _expected_size(plan: _Plan) -> int:
+def _minimum_size(plan: _Plan) -> int:
     """The smallest .bin this graph can have (all weights fp16): for the truncation message."""
     total = 0
     for layer, _ in plan.keys:
@@ -342,21 +346,18 @@ def _expected_size(plan: _Plan) -> int:
 
 
 def _read_weights(plan: _Plan, data: bytes, label: str) -> tuple[dict[str, torch.Tensor], str]:
-    reader = _BinReader(data, label)
-    needed = _expected_size(plan)
-    if len(data) < needed:  # checked first: a foreign .bin would otherwise fail on a meaningless flag word
-        reader._take(needed, needed)
+    reader = _BinReader(data, label, _minimum_size(plan))
     state: dict[str, torch.Tensor] = {}
     for layer, key in plan.keys:
         if layer.type == "Convolution":
             conv = _conv(layer)
             assert conv is not None
             shape = (conv.out_ch, conv.in_ch, conv.kernel, conv.kernel)
-            weight = reader.flagged(int(layer.get(6)), needed).reshape(shape)
-            state[f"{key}.weight"] = torch.from_numpy(weight.copy())
-            state[f"{key}.bias"] = torch.from_numpy(reader.raw_fp32(conv.out_ch, needed).copy())
+            weight = reader.flagged(int(layer.get(6))).reshape(shape)
+            state[f"{key}.weight"] = torch.from_numpy(weight)
+            state[f"{key}.bias"] = torch.from_numpy(reader.raw_fp32(conv.out_ch))
         else:  # PReLU: slopes as plain fp32
-            state[f"{key}.weight"] = torch.from_numpy(reader.raw_fp32(int(layer.get(0)), needed).copy())
+            state[f"{key}.weight"] = torch.from_numpy(reader.raw_fp32(int(layer.get(0))))
     if reader.pos != len(data):
         raise NcnnModelError(f"{label} does not match its .param: {len(data) - reader.pos:,} bytes are left over "
                              f"after the {len(plan.keys)} weighted layers it describes.", Remedy("choose_other_file"))
