@@ -1,0 +1,166 @@
+"""The distillation trainer end to end with tiny models (official checkpoint layouts written here): files,
+previews, the student loading into our SinSR pipeline, bit-for-bit resume, gradient accumulation, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from sinsr_gui.engine import SinSRConfig
+from sinsr_gui.engine.pipeline import SinSRPipeline
+from sinsr_gui.training.distill import distillation_losses
+from sinsr_gui.training.distill.__main__ import main
+from sinsr_gui.training.distill.trainer import (
+    CHECKPOINT_NAME,
+    LOG_NAME,
+    STUDENT_NAME,
+    DistillConfig,
+    DistillError,
+    Distributed,
+    Trainer,
+    learning_rate,
+    load_images,
+    train,
+)
+from sinsr_gui.weights.checkpoint import read_state_dict
+from tests.conftest import tiny_config
+
+
+def write_tiny_models(folder: Path) -> dict[str, str]:
+    """A tiny teacher (official DDP layout), its autoencoder (plain dict) and their config JSON."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config = tiny_config()
+    pipe = SinSRPipeline.from_config(config, seed=3)
+    teacher, ae, cfg_file = folder / "teacher.pth", folder / "ae.pth", folder / "config.json"
+    torch.save({"state_dict": {"module." + k: v for k, v in pipe.unet.state_dict().items()}}, teacher)
+    torch.save(pipe.autoencoder.state_dict(), ae)
+    cfg_file.write_text(json.dumps(config.to_dict()))
+    return {"teacher": str(teacher), "autoencoder": str(ae), "model_config": str(cfg_file)}
+
+
+def write_images(folder: Path, count: int = 3, size: int = 80) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:size, 0:size] / size
+    for i in range(count):
+        img = np.stack([np.sin(6 * x + i), np.cos(5 * y), x * y], -1) * 0.4 + 0.5 + rng.normal(0, 0.05, (size, size, 3))
+        Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8)).save(folder / f"{i}.png")
+    return str(folder)
+
+
+def tiny_run(tmp: Path, out: str, **overrides) -> DistillConfig:
+    models = write_tiny_models(tmp / "models")
+    data = write_images(tmp / "data")
+    base = dict(data=[data], out=str(tmp / out), steps=3, batch=2, micro_batch=1, hr_size=64, warmup=2,
+                lr=1e-3, degradation="real-world", device="cpu", threads=1, log_every=1, checkpoint_every=2,
+                preview_every=2, preview_count=2, **models)
+    base.update(overrides)
+    return DistillConfig(**base)
+
+
+def test_end_to_end_from_the_command_line(tmp_path):
+    cfg = tiny_run(tmp_path, "run")
+    args = ["--data", *cfg.data, "--out", cfg.out, "--teacher", cfg.teacher, "--autoencoder", cfg.autoencoder,
+            "--model-config", cfg.model_config, "--steps", "3", "--batch", "2", "--micro-batch", "1",
+            "--hr-size", "64", "--warmup", "2", "--lr", "1e-3", "--threads", "1", "--device", "cpu",
+            "--log-every", "1", "--checkpoint-every", "2", "--preview-every", "2", "--preview-count", "2", "--quiet"]
+    assert main(args) == 0
+    out = Path(cfg.out)
+    log = [json.loads(line) for line in (out / LOG_NAME).read_text().splitlines()]
+    assert [entry["step"] for entry in log] == [1, 2, 3]
+    assert all(np.isfinite(entry["loss"]) and entry["loss"] > 0 and "eta_s" in entry for entry in log)
+    previews = sorted(p.name for p in (out / "previews").iterdir())
+    assert previews == ["step_000000.png", "step_000002.png"]
+    with Image.open(out / "previews" / "step_000002.png") as im:
+        assert im.size == (4 * 64, 2 * 64)  # bicubic | student | teacher | HR, one row per validation image
+    # The official layout: {'state_dict': {'module.' + key}}, every buffer included.
+    raw = torch.load(out / STUDENT_NAME, weights_only=True)
+    assert set(raw) == {"state_dict"} and all(k.startswith("module.") for k in raw["state_dict"])
+    student, teacher = read_state_dict(out / STUDENT_NAME), read_state_dict(cfg.teacher)
+    assert student.keys() == teacher.keys()
+    assert any(not torch.equal(student[k], teacher[k]) for k in teacher)  # it trained
+    pipe = SinSRPipeline.from_checkpoints(SinSRConfig.from_json(cfg.model_config), unet=out / STUDENT_NAME,
+                                          autoencoder=cfg.autoencoder)
+    result = pipe.upscale(torch.rand(1, 3, 16, 16), generator=torch.Generator().manual_seed(0))
+    assert result.shape == (1, 3, 64, 64) and torch.isfinite(result).all()
+    # A second run into the same folder must not silently overwrite it.
+    assert main(args) == 2
+
+
+def _checkpoint(path: Path) -> dict:
+    return torch.load(Path(path) / CHECKPOINT_NAME, weights_only=True)
+
+
+def test_resume_continues_bit_for_bit(tmp_path):
+    straight = tiny_run(tmp_path, "straight", steps=3, checkpoint_every=3, preview_every=0)
+    train(straight, quiet=True)
+    split = tiny_run(tmp_path, "split", steps=1, checkpoint_every=1, preview_every=0)
+    train(split, quiet=True)
+    split.steps = 3
+    train(split, resume=True, quiet=True)
+    a, b = _checkpoint(straight.out), _checkpoint(split.out)
+    assert a["step"] == b["step"] == 3
+    for part in ("student", "ema"):
+        for k in a[part]:
+            assert torch.equal(a[part][k], b[part][k]), f"{part} {k}"
+    for sa, sb in zip(a["opt"]["state"].values(), b["opt"]["state"].values()):
+        assert torch.equal(sa["exp_avg"], sb["exp_avg"]) and torch.equal(sa["exp_avg_sq"], sb["exp_avg_sq"])
+    log = [json.loads(line)["step"] for line in (Path(split.out) / LOG_NAME).read_text().splitlines()]
+    assert log == [1, 2, 3]
+    # A changed recipe is refused with the option that differs.
+    split.lr = 2e-3
+    with pytest.raises(DistillError, match="--lr"):
+        train(split, resume=True, quiet=True)
+
+
+def test_micro_batches_accumulate_to_the_same_step(tmp_path):
+    def one_step(micro: int) -> dict[str, torch.Tensor]:
+        trainer = Trainer(tiny_run(tmp_path, f"m{micro}", micro_batch=micro), Distributed(), quiet=True)
+        images = load_images([p for p in Path(trainer.cfg.data[0]).iterdir()], 64)
+        losses = trainer.train_step(images)
+        return losses, {k: p.grad.clone() for k, p in trainer.student.named_parameters()}
+
+    (loss_a, a), (loss_b, b) = one_step(1), one_step(2)
+    assert loss_a["loss"] == pytest.approx(loss_b["loss"], rel=1e-5)
+    # Adam's first step is nearly sign(gradient), so compare the accumulated gradients themselves.
+    ga, gb = torch.cat([g.flatten() for g in a.values()]), torch.cat([g.flatten() for g in b.values()])
+    assert ga.norm() > 0 and ((ga - gb).norm() / ga.norm()).item() < 1e-4
+
+
+def test_learning_rate_warms_up_linearly():
+    cfg = DistillConfig(lr=5e-5, warmup=5000)
+    assert learning_rate(0, cfg) == pytest.approx(1e-8)
+    assert learning_rate(2499, cfg) == pytest.approx(2.5e-5)
+    assert learning_rate(4999, cfg) == learning_rate(10_000, cfg) == 5e-5
+    d = DistillConfig()
+    assert (d.lr, d.ema, d.weight_decay, d.hr_size, d.batch, d.seed) == (5e-5, 0.999, 0.0, 256, 64, 123456)
+
+
+def test_loss_weights_scale_their_terms(tmp_path):
+    trainer = Trainer(tiny_run(tmp_path, "w"), Distributed(), quiet=True)
+    gen = torch.Generator().manual_seed(1)
+    kw = dict(gt=torch.rand(1, 3, 64, 64, generator=gen), lq=torch.rand(1, 3, 16, 16, generator=gen),
+              noise=torch.randn(1, 3, 16, 16, generator=gen))
+    with torch.no_grad():
+        t = distillation_losses(trainer.student, trainer.models.teacher, inverse_weight=0.25,
+                                consistency_weight=3.0, **kw)
+    torch.testing.assert_close(t["loss"], t["distill"] + 0.25 * t["inverse"] + 3.0 * t["consistency"])
+    # The student starts as a copy of the teacher: the one-step error is real, not zero.
+    assert t["distill"].item() > 0
+
+
+def test_unknown_or_missing_weights_say_what_to_pass(tmp_path):
+    cfg = tiny_run(tmp_path, "e", teacher="no_such_model")
+    with pytest.raises(DistillError, match="--teacher no_such_model"):
+        train(cfg, quiet=True)
+    cfg = tiny_run(tmp_path, "e2", teacher="resshift_x4_s15", weights_dir=str(tmp_path / "empty"))
+    with pytest.raises(DistillError, match="weights download resshift_x4_s15"):
+        train(cfg, quiet=True)
+    cfg = tiny_run(tmp_path, "e3", hr_size=128)
+    with pytest.raises(DistillError, match="--hr-size"):
+        train(cfg, quiet=True)
