@@ -75,7 +75,8 @@ def ask(parent: QWidget | None, title: str, text: str, yes: str = "Yes", no: str
 def choose(parent: QWidget | None, title: str, text: str, options: list[tuple[str, str]]) -> str | None:
     """A question with one plain-word button per option (key, label), the first the default; the key of the
     button pressed, or None when the dialog was closed (Esc)."""
-    box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton, parent)
+    box = QMessageBox(QMessageBox.Icon.Question, title, title, QMessageBox.StandardButton.NoButton, parent)
+    box.setInformativeText(text)  # the question itself heads the dialog (window titles are easy to miss)
     buttons = {box.addButton(label, QMessageBox.ButtonRole.AcceptRole): key for key, label in options}
     cancel = box.addButton(QMessageBox.StandardButton.Cancel)
     box.setDefaultButton(next(iter(buttons)))
@@ -195,7 +196,7 @@ class ShortcutsDialog(QDialog):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Keyboard shortcuts")
-        rows = [(a.text().replace("&", "").rstrip("…"), keys_text(a.shortcuts())) for a in actions if a.shortcuts()]
+        rows = [(a.text().replace("&", ""), keys_text(a.shortcuts())) for a in actions if a.shortcuts()]
         rows += list(extra)
         self.table = QTableWidget(len(rows), 2)
         self.table.setHorizontalHeaderLabels(["Action", "Shortcut"])

@@ -5,7 +5,7 @@ Items are identified by the queue's job ids (``sinsr_gui.queue``); the panel kee
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QItemSelectionModel, QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -189,9 +189,10 @@ class QueuePanel(QWidget):
         return -1 if item is None else item.data(_ID_ROLE)
 
     def set_current(self, item_id: int) -> None:
+        """Make the item the current one, and the only one selected."""
         item = self._item(item_id)
         if item is not None:
-            self.list.setCurrentItem(item)
+            self.list.setCurrentItem(item, QItemSelectionModel.SelectionFlag.ClearAndSelect)
 
     def move_selected(self, delta: int) -> None:
         """Move the selected items one row up (-1) or down (+1), keeping them selected."""

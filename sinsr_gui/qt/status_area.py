@@ -49,6 +49,9 @@ class ElidedLabel(QLabel):
         self.setToolTip("\n".join(t for t in (whole, self._tip) if t))
         self._elide()
 
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt override: callers set the whole text)
+        self.set_full_text(text)
+
     def is_elided(self) -> bool:
         return self.text() != self._full
 
@@ -60,8 +63,8 @@ class ElidedLabel(QLabel):
         self._elide()
 
     def _elide(self) -> None:
-        room = self.contentsRect().width() - 2 * self.margin() - 12  # the style sheet's padding
-        self.setText(self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, max(0, room)))
+        room = self.contentsRect().width() - 2 * self.margin()
+        QLabel.setText(self, self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, max(0, room)))
 
 
 class StatusBar(QStatusBar):
@@ -92,11 +95,11 @@ class StatusArea:
         self.cancel_button.setToolTip("Stop upscaling (Esc). The photo can be retried later.")
         self.cancel_button.clicked.connect(lambda _checked=False: cancel())
         self.model_label = ElidedLabel("The model, device and precision in use (change them in Settings).",
-                                       width=15 * em)
+                                       width=19 * em)
         self.pixel_label = ElidedLabel("The pixel under the mouse, in the result and in the original.",
                                        width=17 * em)
         self.zoom_label = ElidedLabel("Ctrl+0 fits the window, Ctrl+1 shows the result's pixels 1:1.",
-                                      width=5 * em)
+                                      width=6 * em)
         bar.addPermanentWidget(self.message_label, 1)  # permanent: a message never hides the other fields
         for w in (self.progress_label, self.progress_bar, self.cancel_button):
             bar.addPermanentWidget(w)
