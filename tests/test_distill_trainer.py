@@ -4,6 +4,9 @@ previews, the student loading into our SinSR pipeline, bit-for-bit resume, gradi
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -164,3 +167,20 @@ def test_unknown_or_missing_weights_say_what_to_pass(tmp_path):
     cfg = tiny_run(tmp_path, "e3", hr_size=128)
     with pytest.raises(DistillError, match="--hr-size"):
         train(cfg, quiet=True)
+
+
+def test_gpu_measurement_script_runs_tiny_on_the_cpu_with_only_its_allowed_imports(tmp_path):
+    out = tmp_path / "step.json"
+    script = Path(__file__).parents[1] / "scripts" / "gpu_distill_step.py"
+    check = ("import sys; sys.argv = [sys.argv[0], '--tiny', '--device', 'cpu', '--batch', '2', "
+             f"'--micro-batch', '1', '--warmup', '0', '--steps', '1', '--out', {str(out)!r}]; "
+             f"sys.path.insert(0, {str(script.parent)!r}); import gpu_distill_step as g; g.main(sys.argv[1:]); "
+             "bad = sorted({m.split('.')[0] for m in sys.modules} & {'platformdirs', 'spandrel', 'PySide6'}); "
+             "assert not bad, bad")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["tiny"] and report["micro_batch"] == 1 and report["timed_steps"] == 1
+    assert report["step_median_s"] > 0 and report["steps_per_hour"] == pytest.approx(3600 / report["step_median_s"], rel=1e-2)
+    assert report["hours_for_3000_iterations_at_this_batch"] > 0 and np.isfinite(report["losses"]).all()

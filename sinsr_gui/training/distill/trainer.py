@@ -165,7 +165,7 @@ def load_models(cfg: DistillConfig, device: torch.device, dtype: torch.dtype) ->
     teacher_file = resolve_file(cfg.teacher, cfg.weights_dir, "--teacher")
     ae_file = resolve_file(cfg.autoencoder, cfg.weights_dir, "--autoencoder")
     teacher = ResShiftPipeline.from_checkpoints(config, unet=teacher_file, autoencoder=ae_file, device=device,
-                                                dtype=dtype, )
+                                                dtype=dtype)
     student, _ = ResShiftPipeline.build_modules(config)
     load_checkpoint_into(student, teacher_file)
     return Models(teacher=teacher, student=student.to(device).train(), config=config)
@@ -249,7 +249,9 @@ class Distributed:
 class Trainer:
     """One distillation run; :meth:`run` trains to ``cfg.steps``. Built by :func:`train`."""
 
-    def __init__(self, cfg: DistillConfig, dist: Distributed, *, quiet: bool = False) -> None:
+    def __init__(self, cfg: DistillConfig, dist: Distributed, *, quiet: bool = False,
+                 models: Models | None = None) -> None:
+        """``models``: already built teacher and student (for measurements); loaded from ``cfg`` otherwise."""
         self.cfg, self.dist, self.quiet = cfg, dist, quiet
         device = resolve_device(cfg.device)
         if device.type == "cuda" and dist.enabled:
@@ -257,7 +259,7 @@ class Trainer:
             torch.cuda.set_device(device)
         self.device = device
         self.amp_dtype = training_precision(cfg, device)
-        self.models = load_models(cfg, device, self.amp_dtype)
+        self.models = models or load_models(cfg, device, self.amp_dtype)
         self.student = self.models.student
         self.ema = copy.deepcopy(self.student).eval().requires_grad_(False)
         self.wrapped: torch.nn.Module = self.student
