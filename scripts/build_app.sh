@@ -8,7 +8,8 @@
 #   --no-archive  no .tar.zst (also: SINSR_BUILD_NO_ARCHIVE=1)
 #   --gui-only    reuse dist/ and only redo the GUI run and screenshot
 # Environment: PYTHON (default .venv/bin/python), MAX_DIST_MB (default 700), STRIP_SKIP (extra glob patterns,
-# space separated, of .so files not to strip), GUI_TIMEOUT_S (default 60).
+# space separated, of .so files not to strip), GUI_TIMEOUT_S (default 60), SINSR_BUILD_DIST (default dist/) and
+# SINSR_BUILD_WORK (default build/): where the app and PyInstaller's work files go (the tests use temporary folders).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,7 +34,9 @@ log() { printf '\n== %s\n' "$*"; }
 fail() { printf 'BUILD FAILED: %s\n' "$*" >&2; exit 1; }
 
 read -r NAME VERSION < <("$PY" -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; print(p["name"], p["version"])')
-DIST="$ROOT/dist/$NAME"
+DIST_ROOT="${SINSR_BUILD_DIST:-$ROOT/dist}"
+WORK_ROOT="${SINSR_BUILD_WORK:-$ROOT/build}"
+DIST="$DIST_ROOT/$NAME"
 EXE="$DIST/$NAME"
 SCREENSHOT="$ROOT/docs/screenshots/frozen_app.png"
 # Frozen runs get a throw-away home so they never touch the builder's real settings, and so we can check
@@ -98,7 +101,7 @@ strip_libs() {
 
 check_no_weights() {
     local found
-    found=$(find "$ROOT/dist" \( -iname '*.pth' -o -iname '*.ckpt' \) -print)
+    found=$(find "$DIST_ROOT" \( -iname '*.pth' -o -iname '*.ckpt' \) -print)
     [[ -z "$found" ]] || fail "weights files in dist (the SinSR weights must never be bundled):
 $found"
     echo "no .pth/.ckpt files in dist/"
@@ -272,15 +275,15 @@ report_size() {
 make_archive() {
     local os arch base
     os=$(uname -s | tr '[:upper:]' '[:lower:]'); arch=$(uname -m)
-    base="$ROOT/dist/$NAME-$VERSION-$os-$arch"
+    base="$DIST_ROOT/$NAME-$VERSION-$os-$arch"
     rm -f "$base".tar.zst "$base".tar.gz
     if command -v zstd >/dev/null && [[ "$(tar --help 2>/dev/null)" == *--zstd* ]]; then
         ARCHIVE="$base.tar.zst"
         # Level 12: most of level 19's ratio on torch's libraries at a fraction of the time.
-        tar -C "$ROOT/dist" -I 'zstd -12 -T0' -cf "$ARCHIVE" "$NAME"
+        tar -C "$DIST_ROOT" -I 'zstd -12 -T0' -cf "$ARCHIVE" "$NAME"
     else
         ARCHIVE="$base.tar.gz"
-        tar -C "$ROOT/dist" -czf "$ARCHIVE" "$NAME"
+        tar -C "$DIST_ROOT" -czf "$ARCHIVE" "$NAME"
     fi
     echo "archive: ${ARCHIVE#"$ROOT"/} $(du -h "$ARCHIVE" | cut -f1)"
 }
@@ -304,7 +307,7 @@ fi
 
 log "PyInstaller $("$PY" -m PyInstaller --version) -> dist/$NAME"
 start=$(date +%s)
-"$PY" -m PyInstaller --noconfirm --clean --log-level WARN --distpath "$ROOT/dist" --workpath "$ROOT/build/pyinstaller" \
+"$PY" -m PyInstaller --noconfirm --clean --log-level WARN --distpath "$DIST_ROOT" --workpath "$WORK_ROOT/pyinstaller" \
     "$ROOT/sinsr_gui.spec"
 pyi_s=$(( $(date +%s) - start ))
 echo "PyInstaller took ${pyi_s} s"

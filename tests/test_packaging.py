@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -224,15 +225,24 @@ def _dir_mib(path: Path) -> float:
 
 @pytest.mark.slow
 @pytest.mark.timeout(2400)
-def test_frozen_build_selftest_and_size():
-    """Build with scripts/build_app.sh (no Xvfb, no archive): a few minutes on 2 cores. Replaces dist/."""
-    env = {**os.environ, "SINSR_BUILD_SKIP_GUI": "1", "SINSR_BUILD_NO_ARCHIVE": "1"}
+def test_frozen_build_selftest_and_size(tmp_path):
+    """Build with scripts/build_app.sh (no Xvfb, no archive): a few minutes on 2 cores. The build (about 600 MB)
+    goes to a temporary folder, so the clone's dist/ and build/ are left as they were."""
+    env = {**os.environ, "SINSR_BUILD_SKIP_GUI": "1", "SINSR_BUILD_NO_ARCHIVE": "1",
+           "SINSR_BUILD_DIST": str(tmp_path / "dist"), "SINSR_BUILD_WORK": str(tmp_path / "build")}
     env.pop("SINSR_GUI_HOME", None)  # the script gives the frozen runs their own throw-away home
+    try:
+        _build_and_check(env, tmp_path / "dist" / PROJECT["name"])
+    finally:  # pytest keeps its last temporary folders: do not leave 600 MB there either
+        shutil.rmtree(tmp_path / "dist", ignore_errors=True)
+        shutil.rmtree(tmp_path / "build", ignore_errors=True)
+
+
+def _build_and_check(env: dict[str, str], dist: Path) -> None:
     build = subprocess.run(["bash", str(ROOT / "scripts" / "build_app.sh")], cwd=ROOT, env=env,
                            capture_output=True, text=True, timeout=2300)
     assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-4000:]
 
-    dist = ROOT / "dist" / PROJECT["name"]
     exe = dist / PROJECT["name"]
     run = subprocess.run([str(exe), "--selftest"], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0 and run.stdout.startswith("selftest OK"), run.stdout + run.stderr
