@@ -9,7 +9,10 @@ and saved the same way in both:
 * :func:`upscale_region`: the same for a part of the photo (previews): the tiler runs exactly the tiles of
   the whole-photo plan that touch the region, so the preview equals the final result there;
 * :func:`save_result`: the one save rule (format, quality, bit depth, never over an input, atomic);
-* :func:`process_file`: read, upscale and save one file (the batch command line).
+* :func:`run_photo`: the one sequence for a photo file: read (through a :class:`PhotoCache` when given),
+  upscale, save when a destination is given, and release the pixels once saved when asked (a batch);
+  :func:`load_and_run` loads the model first (the app's worker), :func:`process_file` is the command line's
+  form (a failed save is that file's failure).
 
 **Cancel policy** (both front-ends): a cancel takes effect between tiles. A photo whose last tile has
 finished is a finished photo and is kept (the app shows it, a batch saves it): the work is already done, so
@@ -22,56 +25,41 @@ import dataclasses
 import threading
 import time
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import torch
+from PIL import Image
 
 from sinsr_gui.engine import imageio
 from sinsr_gui.engine.colour import fix_colour, region_margin
 from sinsr_gui.engine.descriptor import Upscaler
+from sinsr_gui.engine.devices import device_label
 from sinsr_gui.engine.memory import default_tiling
-from sinsr_gui.engine.models import ModelRequest, Notice
-from sinsr_gui.engine.options import DEFAULT_MAX_MEGAPIXELS, OutputOptions, RunOptions, resolve_format
+from sinsr_gui.engine.options import OutputOptions, RunOptions, resolve_format
 from sinsr_gui.engine.tiling import TilingOptions, iter_upscale
+from sinsr_gui.engine.types import (
+    FileResult,
+    ModelInfo,
+    ModelRequest,
+    Notice,
+    Photo,
+    PhotoOptions,
+    Progress,
+    RegionResult,
+    UpscaleResult,
+    output_size_for,
+)
+from sinsr_gui.errors import Remedy, UserError
 
-
-@dataclass(frozen=True)
-class PhotoOptions:
-    """Everything a front-end decides for a run: which model, how to run it, how to write the result."""
-
-    model: ModelRequest = field(default_factory=ModelRequest)
-    run: RunOptions = field(default_factory=RunOptions)
-    output: OutputOptions = field(default_factory=OutputOptions)
-    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS
-
-    @property
-    def max_pixels(self) -> int:
-        return int(self.max_megapixels * 1e6)
-
-
-@dataclass(frozen=True)
-class Progress:
-    """Tiles done of the total for one photo (the first event is ``Progress(0, total)``)."""
-
-    done: int
-    total: int
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """What runs where, for the user: reported once the model is loaded."""
-
-    kind: str  # the descriptor's kind, e.g. "photo"
-    display_name: str
-    device: str  # e.g. "cpu", "cuda:1": the key for throughput measurements
-    device_label: str
-    precision: str
-    passes: int  # network passes per tile (time estimates)
-    notice: Notice | None = None
-    needs_noise: bool = False  # its result depends on the seed
-    sampler: str | None = None  # the ResShift teacher's sampler
+# The plain types are defined in the torch-free engine.types; they are named here too, with the use cases.
+__all__ = ["LOSSLESS_FORMATS", "FileResult", "ModelInfo", "ModelRequest", "Models", "Notice", "Photo", "PhotoCache",
+           "PhotoOptions", "PhotoRun", "Progress", "RegionResult", "UpscaleResult", "check_reopenable", "describe",
+           "device_key", "load_and_run", "output_size_for", "photo_from_pil", "process_file", "read_photo",
+           "reopen_saved", "run_photo", "run_to_result", "save_result", "thumbnail", "tiling_for", "upscale_photo",
+           "upscale_region"]
 
 
 def device_key(dev: torch.device) -> str:
@@ -80,34 +68,9 @@ def device_key(dev: torch.device) -> str:
 
 
 def describe(model: Upscaler, notice: Notice | None = None) -> ModelInfo:
-    from sinsr_gui.engine.devices import device_label
-
     d = model.descriptor
     return ModelInfo(d.kind, d.display_name, device_key(model.device), device_label(model.device),
                      model.precision_label, d.passes, notice, d.needs_noise, getattr(model, "sampler", None))
-
-
-@dataclass
-class Photo:
-    """A decoded photo: ``rgb`` (H, W, 3) float32 [0, 1] with EXIF orientation applied, optional ``alpha``
-    (H, W), and ``meta``, everything that goes back into the saved file (no pixels)."""
-
-    rgb: np.ndarray
-    alpha: np.ndarray | None
-    meta: imageio.ImageMeta  # ICC, EXIF, DPI, grey, bit depth, notes, source path
-
-    @property
-    def path(self) -> Path | None:
-        return self.meta.path
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """(width, height) in pixels, as displayed."""
-        return self.rgb.shape[1], self.rgb.shape[0]
-
-    @property
-    def notes(self) -> list[str]:
-        return self.meta.notes
 
 
 def _split(loaded: imageio.LoadedImage) -> Photo:
@@ -124,8 +87,6 @@ def thumbnail(photo: Photo, side: int = 256) -> np.ndarray:
 
     Made from the decoded pixels, so orientation and colour are exactly those of the display and the run.
     """
-    from PIL import Image
-
     width, height = photo.size
     f = min(1.0, side / max(width, height))
     size = (max(1, round(width * f)), max(1, round(height * f)))
@@ -175,15 +136,20 @@ class PhotoCache:
             return photo
 
     def put(self, path: Path, photo: Photo, stamp: tuple[int, int] | None = None) -> None:
-        cost = photo.rgb.nbytes + (photo.alpha.nbytes if photo.alpha is not None else 0)
-        if cost > self.budget_bytes:
+        """Keep ``photo`` (RGB and alpha count against the budget; the least recently used go first)."""
+        if photo.nbytes > self.budget_bytes:
             return
         stamp = stamp or self._stamp(path)
         with self._lock:
             self._items.pop(path, None)
             self._items[path] = (stamp, photo)
-            while sum(p.rgb.nbytes for _, p in self._items.values()) > self.budget_bytes:
+            while self.held_bytes > self.budget_bytes:
                 self._items.pop(next(iter(self._items)))
+
+    @property
+    def held_bytes(self) -> int:
+        """The pixels held now, RGB and alpha: the quantity ``budget_bytes`` bounds."""
+        return sum(photo.nbytes for _, photo in self._items.values())
 
     def forget(self, path: str | Path) -> None:
         with self._lock:
@@ -199,54 +165,6 @@ class PhotoCache:
 def photo_from_pil(img, path: str | Path | None = None) -> Photo:
     """A photo from an already opened Pillow image (clipboard, drag data)."""
     return _split(imageio.read_image_from_pil(img, path))
-
-
-@dataclass
-class UpscaleResult:
-    """A finished upscale, in memory: ``rgb`` (H, W, 3) float32 [0, 1], ``alpha`` (H, W) or None."""
-
-    rgb: np.ndarray
-    alpha: np.ndarray | None
-    meta: imageio.ImageMeta
-    scale: int
-    input_size: tuple[int, int]  # (width, height)
-    seconds: float
-    model: ModelInfo
-    notes: list[str] = field(default_factory=list)
-    run: RunOptions | None = None  # how it was made (seed, colour fix), for its label
-
-    @property
-    def output_size(self) -> tuple[int, int]:
-        return self.rgb.shape[1], self.rgb.shape[0]
-
-    @property
-    def label(self) -> str:
-        """What made this result, in a few words: "SinSR v1, seed 12345", "ResShift (15 steps), deterministic,
-        seed 7", "Photo (built-in), wavelet colour fix". Tells two results of one photo apart."""
-        parts = [self.model.display_name]
-        if self.model.sampler:
-            parts.append(self.model.sampler)
-        if self.run is not None and self.model.needs_noise:
-            parts.append(f"seed {self.run.seed}")
-        if self.run is not None and self.run.colour_fix != "off":
-            parts.append(f"{self.run.colour_fix} colour fix")
-        return ", ".join(parts)
-
-
-@dataclass
-class RegionResult:
-    """A preview: the region's pixels at the output scale and where they go in the output image."""
-
-    rgb: np.ndarray
-    alpha: np.ndarray | None
-    rect: tuple[int, int, int, int]  # (x, y, width, height) in output pixels
-    seconds: float
-    model: ModelInfo
-
-
-def output_size_for(width: int, height: int, scale: int) -> tuple[int, int]:
-    """Exactly round(scale x input) on each side."""
-    return round(scale * width), round(scale * height)
 
 
 def tiling_for(model: Upscaler, run: RunOptions) -> TilingOptions:
@@ -324,7 +242,7 @@ def upscale_region(model: Upscaler, photo: Photo, region: tuple[int, int, int, i
         # The source box of the output pixels s*ox0 .. s*ox1 in the computed crop's coordinates.
         box = (m * (ox0 - cx0), m * (oy0 - cy0), m * (ox1 - cx0), m * (oy1 - cy0))
         up = imageio.resize_rgb(up, ((ox1 - ox0) * s, (oy1 - oy0) * s), box=box)
-    up = fix_colour(up, photo.rgb[oy0:oy1, ox0:ox1], s, run.colour_fix)
+    up = fix_colour(up, photo.rgb[oy0:oy1, ox0:ox1], s, run.colour_fix, origin=(oy0 * s, ox0 * s))
     out_w, out_h = (x1 - x0) * s, (y1 - y0) * s
     up = np.ascontiguousarray(up[(y0 - oy0) * s:(y0 - oy0) * s + out_h, (x0 - ox0) * s:(x0 - ox0) * s + out_w])
     alpha = None
@@ -357,8 +275,6 @@ LOSSLESS_FORMATS = ("PNG", "TIFF")  # what we write losslessly; JPEG and WebP ar
 
 def check_reopenable(saved: Path) -> None:
     """Raise the :func:`reopen_saved` error at once (no file read) when ``saved`` is not a lossless copy."""
-    from sinsr_gui.errors import Remedy, UserError
-
     try:
         fmt = imageio.normalize_format(saved.suffix.lstrip("."))
     except ValueError:
@@ -380,31 +296,74 @@ def reopen_saved(result: UpscaleResult, saved: Path) -> UpscaleResult:
     return dataclasses.replace(result, rgb=again.rgb, alpha=again.alpha, notes=list(result.notes))
 
 
-@dataclass
-class FileResult:
-    """One file done by :func:`process_file`."""
+class Models(Protocol):
+    """Where a run gets its model: :class:`sinsr_gui.engine.models.ModelCache` (keeps the loaded one)."""
 
-    input_path: Path
-    output_path: Path
-    input_size: tuple[int, int]
-    output_size: tuple[int, int]
-    seconds: float
-    notes: list[str]
+    def get(self, request: ModelRequest) -> tuple[Upscaler, Notice | None]: ...
+
+
+@dataclass
+class PhotoRun:
+    """What :func:`run_photo` made of one file.
+
+    ``result`` has its pixels (to show them once); ``kept`` is what a front-end holds on to afterwards: the
+    result, or, when the run was asked to release it and it is saved, the result without its pixels
+    (:func:`reopen_saved` brings them back). ``save_error`` is why the save failed (the photo is still
+    finished: nothing is lost but the file).
+    """
+
+    result: UpscaleResult
+    kept: UpscaleResult
+    saved_path: Path | None = None
+    save_error: UserError | OSError | None = None
+
+
+def run_photo(model: Upscaler, path: Path, options: PhotoOptions, *, dest: Path | None = None,
+              photos: PhotoCache | None = None, cancel: threading.Event | None = None,
+              protected: tuple[Path, ...] = (), notice: Notice | None = None,
+              release: bool = False) -> Generator[Progress, None, PhotoRun]:
+    """Read ``path`` (from ``photos`` when given), upscale it, save it to ``dest`` when given, and with
+    ``release``, let go of the pixels once they are saved; yields progress.
+
+    Raises ``ImageReadError``, ``UpscaleCancelled`` or ``OutOfMemory``; a failed save is reported in the
+    returned :class:`PhotoRun`. Nothing is written unless every tile finished; never over ``path`` or an
+    input in ``protected``.
+    """
+    photo = photos.get(path, max_pixels=options.max_pixels) if photos is not None else read_photo(
+        path, max_pixels=options.max_pixels)
+    result = yield from upscale_photo(model, photo, options.run, cancel=cancel, notice=notice)
+    if dest is None:
+        return PhotoRun(result, result)
+    try:
+        written = save_result(result, dest, options.output, protected=(path, *protected))
+    except (UserError, OSError) as exc:
+        return PhotoRun(result, result, save_error=exc)
+    kept = dataclasses.replace(result, rgb=None, alpha=None) if release else result
+    return PhotoRun(result, kept, saved_path=written)
+
+
+def load_and_run(models: Models, request: ModelRequest, path: Path, options: PhotoOptions, **run: Any
+                 ) -> Generator[ModelInfo | Progress, None, PhotoRun]:
+    """Load (or reuse) the model of ``request``, yield its :class:`ModelInfo` once it is ready, then
+    :func:`run_photo` (``run``: its keyword arguments)."""
+    model, notice = models.get(request)
+    yield describe(model, notice)
+    return (yield from run_photo(model, path, options, notice=notice, **run))
 
 
 def process_file(model: Upscaler, path: Path, dest: Path, options: PhotoOptions, *,
                  cancel: threading.Event | None = None, protected: tuple[Path, ...] = (),
                  notice: Notice | None = None) -> Generator[Progress, None, FileResult]:
-    """Read ``path``, upscale it and write the result to ``dest``; yields progress.
+    """:func:`run_photo` for the command line: the file is saved to ``dest`` or fails.
 
-    Raises ``ImageReadError``/``ImageWriteError``, ``UpscaleCancelled`` or ``OutOfMemory``. Nothing is
-    written unless every tile finished.
+    Raises ``ImageReadError``/``ImageWriteError``, ``UpscaleCancelled`` or ``OutOfMemory``.
     """
     start = time.perf_counter()
-    photo = read_photo(path, max_pixels=options.max_pixels)
-    result = yield from upscale_photo(model, photo, options.run, cancel=cancel, notice=notice)
-    written = save_result(result, dest, options.output, protected=(path, *protected))
-    return FileResult(path, written, result.input_size, result.output_size, time.perf_counter() - start,
+    run = yield from run_photo(model, path, options, dest=dest, cancel=cancel, protected=protected, notice=notice)
+    if run.save_error is not None:
+        raise run.save_error
+    result = run.result
+    return FileResult(path, run.saved_path, result.input_size, result.output_size, time.perf_counter() - start,
                       result.notes)
 
 

@@ -25,6 +25,7 @@ import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 from PySide6.QtGui import QImage
 
+from sinsr_gui.engine.types import Progress
 from sinsr_gui.errors import Cancelled, UserError
 from sinsr_gui.qt.messages import user_message
 
@@ -68,8 +69,6 @@ class Worker(QObject):
         return self._cancel.is_set()
 
     def report(self, value: Any) -> None:
-        from sinsr_gui.engine.photo import Progress
-
         if isinstance(value, Progress):
             self.progress.emit(value.done, value.total)
         else:

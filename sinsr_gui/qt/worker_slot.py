@@ -70,8 +70,13 @@ class WorkerSlot(QObject):
         return self._closed
 
     # ------------------------------------------------------------------------------------------- control
-    def start(self, task: Task, *, name: str | None = None, on_started=None, on_progress=None, on_yielded=None,
-              on_succeeded=None, on_failed=None, on_finished=None) -> bool:
+    def start(self, task: Task, *, name: str | None = None,
+              on_started: Callable[[], Any] | None = None,
+              on_progress: Callable[[int, int], Any] | None = None,
+              on_yielded: Callable[[Any], Any] | None = None,
+              on_succeeded: Callable[[Any], Any] | None = None,
+              on_failed: Callable[[str, BaseException | None], Any] | None = None,
+              on_finished: Callable[[], Any] | None = None) -> bool:
         """Run ``task`` in a new thread; False (and nothing runs) while busy or after ``shutdown``."""
         if self._closed:
             log.info("not starting %s: shutting down", name or self.name)

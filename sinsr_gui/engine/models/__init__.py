@@ -9,37 +9,59 @@
   installed; :data:`MODEL_CHOICES` lists only the fixed choices, :func:`model_choices` the installed community
   models as well.
 
-Each model's facts are in its :class:`ModelDescriptor`; the model's own module (``sinsr.py``,
-``builtin.py``, ``community.py``) knows how to find and load it. This module only chooses among them.
+Each model's facts are in its :class:`ModelDescriptor`; its family (:mod:`.family`: owns, describe,
+is_installed, load, listed) knows how to find and load it: ``sinsr.FAMILY``, ``resshift.FAMILY``, and here
+the built-in and community families over their modules. This module only chooses among
+:data:`FAMILIES`; a new family is one module and one entry there.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
 from sinsr_gui.engine.descriptor import ModelDescriptor, Upscaler
 from sinsr_gui.engine.models import builtin, community, resshift, sinsr
+from sinsr_gui.engine.models.family import FixedFamily, ModelFamily
 from sinsr_gui.engine.models.sinsr import ModelUnavailable
 from sinsr_gui.engine.options import COMMUNITY_PREFIX, LEGACY_MODEL_NAMES, MODEL_CHOICES
-from sinsr_gui.engine.pipeline import SINSR_DESCRIPTOR
-from sinsr_gui.engine.resshift import RESSHIFT_DESCRIPTOR
-from sinsr_gui.errors import Remedy
+from sinsr_gui.engine.types import AUTO, ModelRequest, Notice
 
-__all__ = ["AUTO", "COMMUNITY_PREFIX", "MODEL_CHOICES", "ModelCache", "ModelDescriptor", "ModelRequest",
-           "ModelUnavailable", "Notice", "Upscaler", "descriptor_for", "is_community", "load_model", "model_choices",
-           "normalise_choice", "resolve_choice"]
+__all__ = ["AUTO", "COMMUNITY_PREFIX", "FAMILIES", "MODEL_CHOICES", "ModelCache", "ModelDescriptor", "ModelFamily",
+           "ModelRequest", "ModelUnavailable", "Notice", "Upscaler", "descriptor_for", "family_of", "is_community",
+           "is_installed", "load_model", "model_choices", "normalise_choice", "resolve_choice"]
 
 is_community = community.is_community
 
-AUTO = "auto"
+
+class _CommunityFamily:
+    """Community models (spandrel), one per recorded file: ``community:NAME``."""
+
+    def owns(self, choice: str) -> bool:
+        return community.is_community(choice)
+
+    def describe(self, choice: str, request: ModelRequest) -> ModelDescriptor:
+        return community.descriptor(choice, request)
+
+    def is_installed(self, choice: str, request: ModelRequest) -> bool:
+        return community.is_installed(choice, request)
+
+    def load(self, choice: str, request: ModelRequest) -> Upscaler:
+        return community.load(choice, request)
+
+    def listed(self, request: ModelRequest) -> list[tuple[ModelDescriptor, bool]]:
+        return [(community.descriptor_for_info(info), ok) for info, ok in community.installed(request)]
+
+
+BUILTIN = FixedFamily((builtin.PHOTO, builtin.FAITHFUL), lambda d, _request: builtin.is_installed(d),
+                      lambda d, request: builtin.CompactUpscaler(d, request.device, request.dtype))
+COMMUNITY = _CommunityFamily()
+FAMILIES: tuple[ModelFamily, ...] = (sinsr.FAMILY, BUILTIN, resshift.FAMILY, COMMUNITY)  # pickers list this order
+
 AUTO_ORDER = ("sinsr", "photo")  # what "auto" picks: the first one installed
-DESCRIPTORS: dict[str, ModelDescriptor] = {
-    d.kind: d for d in (SINSR_DESCRIPTOR, builtin.PHOTO, builtin.FAITHFUL, RESSHIFT_DESCRIPTOR)}
-_LOADERS = {"sinsr": sinsr, "resshift": resshift}  # model modules with files of their own; the rest are built in
+DESCRIPTORS: dict[str, ModelDescriptor] = {  # the fixed models (community ones are found in the weights store)
+    d.kind: d for f in FAMILIES if isinstance(f, FixedFamily) for d in f.descriptors}
 # The light list of choices (settings and argument parsers read it without importing torch) must name
 # exactly these models.
 assert (AUTO, *DESCRIPTORS) == MODEL_CHOICES, "engine.options.MODEL_CHOICES is out of date"
@@ -59,50 +81,29 @@ def normalise_choice(name: str) -> str:
     return name
 
 
-@dataclass(frozen=True)
-class ModelRequest:
-    """Everything that decides which weights are loaded where; equal requests share one loaded model."""
-
-    model: str = AUTO  # one of MODEL_CHOICES, or "community:NAME"
-    device: str = "auto"
-    dtype: str = "auto"
-    unet: Path | None = None  # explicit SinSR files (otherwise the installed ones)
-    autoencoder: Path | None = None
-    config: Path | None = None
-    weights_dir: Path | None = None
-    sampler: str = "stochastic"  # for the ResShift teacher
-
-
-@dataclass(frozen=True)
-class Notice:
-    """Something the user should know about the choice made for them (not an error)."""
-
-    message: str
-    remedy: Remedy | None = None
+def family_of(choice: str) -> ModelFamily:
+    """The family of a normalised choice (``normalise_choice`` has rejected unknown names)."""
+    for family in FAMILIES:
+        if family.owns(choice):
+            return family
+    raise ModelUnavailable(f"Unknown model {choice!r}.")
 
 
 def descriptor_for(kind: str, request: ModelRequest | None = None) -> ModelDescriptor:
     """The descriptor of a model choice. A community model's comes from the weights store of ``request``
     (its ``weights_dir``; the default store without one); ModelUnavailable when it is not installed."""
     kind = normalise_choice(kind)
-    if is_community(kind):
-        return community.descriptor(kind, request or ModelRequest())
-    return DESCRIPTORS[kind]
+    return family_of(kind).describe(kind, request or ModelRequest())
 
 
 def is_installed(kind: str, request: ModelRequest) -> bool:
-    if is_community(kind):
-        return community.is_installed(kind, request)
-    if kind in _LOADERS:
-        return _LOADERS[kind].is_installed(request)
-    return builtin.is_installed(DESCRIPTORS[kind])
+    return family_of(kind).is_installed(kind, request)
 
 
 def model_choices(request: ModelRequest) -> list[tuple[ModelDescriptor, bool]]:
     """Every model with whether it can run now (for pickers and ``weights list``): the fixed ones, then each
     recorded community model (``descriptor.kind`` is its choice, ``community:NAME``)."""
-    fixed = [(d, is_installed(kind, request)) for kind, d in DESCRIPTORS.items()]
-    return fixed + [(community.descriptor_for_info(info), ok) for info, ok in community.installed(request)]
+    return [entry for family in FAMILIES for entry in family.listed(request)]
 
 
 def resolve_choice(request: ModelRequest) -> tuple[str, Notice | None]:
@@ -122,11 +123,7 @@ def resolve_choice(request: ModelRequest) -> tuple[str, Notice | None]:
 def load_model(request: ModelRequest) -> tuple[Upscaler, Notice | None]:
     """Load the requested model; returns it with a notice for the user, or None."""
     kind, notice = resolve_choice(request)
-    if is_community(kind):
-        return community.load(kind, request), notice
-    if kind in _LOADERS:
-        return _LOADERS[kind].load(request), notice
-    return builtin.CompactUpscaler(DESCRIPTORS[kind], request.device, request.dtype), notice
+    return family_of(kind).load(kind, request), notice
 
 
 class ModelCache:

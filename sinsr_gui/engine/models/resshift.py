@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from sinsr_gui.engine.config import SinSRConfig
+from sinsr_gui.engine.models.family import FixedFamily
 from sinsr_gui.engine.models.sinsr import ModelUnavailable
+from sinsr_gui.engine.resshift import RESSHIFT_DESCRIPTOR, ResShiftPipeline, check_sampler
+from sinsr_gui.engine.types import ModelRequest
 from sinsr_gui.errors import Remedy
 from sinsr_gui.weights.registry import RESSHIFT_WEIGHTS
-
-if TYPE_CHECKING:
-    from sinsr_gui.engine.models import ModelRequest
-    from sinsr_gui.engine.resshift import ResShiftPipeline
+from sinsr_gui.weights.store import WeightsError, WeightStore
 
 
 def installed_files(request: ModelRequest) -> tuple[Path, Path] | None:
     """(teacher denoiser, autoencoder) when both are installed (cheap check), else None."""
-    from sinsr_gui.weights.store import WeightsError, WeightStore
-
     store = WeightStore(request.weights_dir)
     try:
         return tuple(store.resolve(name, full_hash=False) for name in RESSHIFT_WEIGHTS)  # type: ignore[return-value]
@@ -30,9 +28,6 @@ def is_installed(request: ModelRequest) -> bool:
 
 
 def load(request: ModelRequest) -> ResShiftPipeline:
-    from sinsr_gui.engine.config import SinSRConfig
-    from sinsr_gui.engine.resshift import ResShiftPipeline, check_sampler
-
     files = installed_files(request)
     if files is None:
         raise ModelUnavailable("The ResShift teacher weights are not installed (about 700 MB, non-commercial "
@@ -43,3 +38,7 @@ def load(request: ModelRequest) -> ResShiftPipeline:
                                              dtype=request.dtype)
     pipe.sampler = check_sampler(request.sampler)
     return pipe
+
+
+# The family of this one model: installed when its files are, loaded by :func:`load`.
+FAMILY = FixedFamily((RESSHIFT_DESCRIPTOR,), lambda _d, request: is_installed(request), lambda _d, request: load(request))

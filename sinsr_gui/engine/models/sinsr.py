@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from sinsr_gui.engine.config import SinSRConfig
+from sinsr_gui.engine.models.family import FixedFamily
+from sinsr_gui.engine.pipeline import SINSR_DESCRIPTOR, SinSRPipeline
+from sinsr_gui.engine.types import ModelRequest
 from sinsr_gui.errors import Remedy, UserError
 from sinsr_gui.weights.registry import SINSR_WEIGHTS
-
-if TYPE_CHECKING:
-    from sinsr_gui.engine.models import ModelRequest
-    from sinsr_gui.engine.pipeline import SinSRPipeline
+from sinsr_gui.weights.store import WeightsError, WeightStore
 
 
 class ModelUnavailable(UserError):
@@ -30,8 +30,6 @@ def installed_files(request: ModelRequest) -> tuple[Path, Path] | None:
         if not (request.unet and request.autoencoder):
             raise ModelUnavailable("SinSR needs both checkpoint files, the denoiser and the autoencoder.")
         return request.unet, request.autoencoder
-    from sinsr_gui.weights.store import WeightsError, WeightStore
-
     store = WeightStore(request.weights_dir)
     try:
         return tuple(store.resolve(name, full_hash=False) for name in SINSR_WEIGHTS)  # type: ignore[return-value]
@@ -49,9 +47,6 @@ def not_installed() -> ModelUnavailable:
 
 
 def load(request: ModelRequest) -> SinSRPipeline:
-    from sinsr_gui.engine.config import SinSRConfig
-    from sinsr_gui.engine.pipeline import SinSRPipeline
-
     files = installed_files(request)
     if files is None:
         raise not_installed()
@@ -59,3 +54,7 @@ def load(request: ModelRequest) -> SinSRPipeline:
     unet, autoencoder = files
     return SinSRPipeline.from_checkpoints(config, unet=unet, autoencoder=autoencoder, device=request.device,
                                           dtype=request.dtype)
+
+
+# The family of this one model: installed when its files are, loaded by :func:`load`.
+FAMILY = FixedFamily((SINSR_DESCRIPTOR,), lambda _d, request: is_installed(request), lambda _d, request: load(request))
