@@ -1,4 +1,5 @@
-"""Benchmark of the single SinSR step: ``python -m sinsr_gui.bench [--tiles 64 128] [--teacher] [--json out.json]``.
+"""Benchmark of the single SinSR step: ``python -m sinsr_gui.bench [--tiles 64 128] [--teacher] [--json out.json]``
+(``--e2e``: every model end to end, file to file: :mod:`sinsr_gui.bench_e2e`).
 
 Builds the full-size SinSR v1 architecture with untrained weights (the speed does not depend on the weight
 values) and, for each precision/layout variant available on the device, times warm runs of each stage and of
@@ -355,7 +356,13 @@ def print_table(results: list[Result]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m sinsr_gui.bench", description=__doc__.splitlines()[0])
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    if "--e2e" in args_in:  # the end-to-end benchmark: every model, file to file (sinsr_gui.bench_e2e)
+        from sinsr_gui import bench_e2e
+
+        return bench_e2e.main([a for a in args_in if a != "--e2e"])
+    p = argparse.ArgumentParser(prog="python -m sinsr_gui.bench", description=__doc__.splitlines()[0],
+                                epilog="--e2e: the end-to-end benchmark instead (python -m sinsr_gui.bench --e2e -h)")
     p.add_argument("--device", default="auto")
     p.add_argument("--tiles", type=int, nargs="+", default=None, help="LR tile sizes (default: 64 128 on CPU, "
                    "64 128 256 on GPU)")

@@ -75,6 +75,22 @@ class Upscaler(Protocol):
 
 PRECISION_NAMES = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
 
+# Convolution-only networks (the built-in models, community SRVGG/RRDB/SPAN, ...) run channels-last in every
+# precision: oneDNN's and cuDNN's fast convolutions are NHWC; NCHW float32 took 5x longer for Real-ESRGAN
+# x4plus on a 2-core Xeon (issue 21; docs/performance.md). Only SinSR keeps NCHW where its GroupNorm accuracy
+# needs it (engine.pipeline).
+CONV_LAYOUT = torch.channels_last
+
+
+def run_network(network: torch.nn.Module, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``network(x)`` in ``dtype`` (autocast from float32 weights unless float32); float32 output in [0, 1]."""
+    if dtype == torch.float32:
+        out = network(x)
+    else:
+        with torch.autocast(x.device.type, dtype=dtype):
+            out = network(x)
+    return out.float().clamp(0, 1)
+
 
 class DeterministicUpscaler:
     """The common part of a one-network, one-precision model that draws no noise (built-in, community).

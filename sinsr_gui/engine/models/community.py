@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 
-from sinsr_gui.engine.descriptor import DeterministicUpscaler, ModelDescriptor
+from sinsr_gui.engine.descriptor import CONV_LAYOUT, DeterministicUpscaler, ModelDescriptor, run_network
 from sinsr_gui.engine.devices import DeviceError, cpu_has_fast_bf16, resolve_device, resolve_dtype
 from sinsr_gui.engine.models.sinsr import ModelUnavailable
 from sinsr_gui.weights.store import COMMUNITY_PREFIX, WeightsError
@@ -273,6 +273,17 @@ class CommunityUpscaler(DeterministicUpscaler):
                                    f"({facts.summary}); import it again.")
         self.model: Any = model.to(self.device).eval()  # spandrel's ImageModelDescriptor, float32 weights
         self._lock = threading.Lock()
+        self.prepare()
+
+    @property
+    def conv_only(self) -> bool:
+        """No attention: the network runs channels-last in every precision (engine.descriptor.CONV_LAYOUT)."""
+        return self.info.facts.arch_id not in TRANSFORMERS
+
+    def prepare(self) -> None:
+        """Put the network in its fastest layout (channels-last for convolution-only architectures)."""
+        if self.conv_only:
+            self.model.model.to(memory_format=CONV_LAYOUT)
 
     @property
     def receptive_radius(self) -> int | None:
@@ -285,11 +296,9 @@ class CommunityUpscaler(DeterministicUpscaler):
         x = tiles.to(self.device, torch.float32)
         h, w = x.shape[-2:]
         x = pad_to_requirements(x, max(1, facts.size_multiple), facts.min_size, facts.square)
+        if self.conv_only:
+            x = x.contiguous(memory_format=CONV_LAYOUT)
         with self._lock:  # spandrel's call may switch the module to eval mode; one call at a time
-            if self.compute_dtype == torch.float32:
-                out = self.model(x)
-            else:
-                with torch.autocast(self.device.type, dtype=self.compute_dtype):
-                    out = self.model(x)
+            out = run_network(self.model, x, self.compute_dtype)
         s = facts.scale
-        return out[..., : h * s, : w * s].float().clamp(0, 1)
+        return out[..., : h * s, : w * s]
