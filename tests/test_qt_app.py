@@ -488,9 +488,8 @@ def test_gui_stays_responsive_while_the_model_runs(qtbot, tmp_path, shared_cache
     src = photo(tmp_path / "busy.png", 224, 224, seed=4)  # several tiles: long enough to sample the GUI thread
     options = case_a_settings().to_options()
     shared_cache.get(options.model)  # load first: the tiles are the long part
-    worker = Worker(functools.partial(run_task, models=shared_cache, photos=PhotoCache(), request=options.model,
-                                      job_id=1, path=src, options=options, save_to=None, protected=(),
-                                      release=False))
+    worker = Worker(functools.partial(run_task, models=shared_cache, photos=PhotoCache(), job_id=1, path=src,
+                                      options=options, save_to=None, protected=(), release=False))
     ticks: list[float] = []
     timer = QTimer(interval=20)
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))

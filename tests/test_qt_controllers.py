@@ -171,9 +171,11 @@ def test_worker_slot_failure_cancel_and_shutdown(qtbot, wait):
 def test_run_processes_the_queue_in_order_saves_a_batch_and_releases_it(qtbot, tmp_path, wait):
     paths = [photo_file(tmp_path / f"p{i}.png", seed=i) for i in range(3)]
     runner, queue, settings = make_run(tmp_path, paths, auto_save="batch", tile=16)
-    rec = Recorder(runner, "jobChanged", "progressChanged", "measured", "error", "busyChanged")
+    rec = Recorder(runner, "progressChanged", "measured", "error", "busyChanged")
+    runner.measured.connect(settings.record_throughput)  # the window connects the settings controller
     running: list[str] = []
-    runner.jobChanged.connect(lambda i: queue.get(i).state == "running" and running.append(queue.get(i).path.name))
+    queue.subscribe(lambda e: [running.append(queue.get(i).path.name) for i in e.ids
+                               if e.kind == "job" and queue.get(i).state == "running"])
     runner.start()
     wait(lambda: not runner.busy)
     assert running == ["p0.png", "p1.png", "p2.png"]  # one at a time, in queue order
@@ -205,7 +207,7 @@ def test_result_is_final_before_the_worker_finishes(qtbot, tmp_path, wait):
     """The job is done (and its Save possible) when ``succeeded`` arrives, not when ``finished`` does."""
     runner, queue, _ = make_run(tmp_path, [photo_file(tmp_path / "a.png")])
     seen: list[tuple[str, bool]] = []
-    runner.jobChanged.connect(lambda i: seen.append((queue.get(i).state, runner.slot.busy)))
+    queue.subscribe(lambda e: seen.extend((queue.get(i).state, runner.slot.busy) for i in e.ids))
     runner.start()
     wait(lambda: not runner.busy)
     assert ("done", True) in seen
@@ -313,8 +315,8 @@ def finished_job(tmp_path, queue: PhotoQueue, name: str = "s.png"):
 
     rgb = np.random.default_rng(1).random((32, 40, 3), dtype=np.float32)
     info = ModelInfo("photo", "Photo (built-in)", "cpu", "CPU", "fp32", 1)
-    job.result = UpscaleResult(rgb, None, photo.meta, 4, (10, 8), 0.1, info)
-    job.state = "done"
+    queue.start(job.id)
+    queue.finish(job.id, UpscaleResult(rgb, None, photo.meta, 4, (10, 8), 0.1, info))
     return job
 
 
@@ -327,11 +329,13 @@ def test_save_never_over_an_input_and_only_once(qtbot, tmp_path, wait):
     saver, queue = make_saver(tmp_path, name_pattern="{stem}")  # the output name is the input's own
     job = finished_job(tmp_path, queue)
     original = job.path.read_bytes()
-    rec = Recorder(saver, "done", "message", "jobChanged")
+    rec = Recorder(saver, "done", "message")
+    changed = []
+    queue.subscribe(changed.append)
     saver.save(job)
     wait(lambda: rec.of("done"))
     assert rec.of("done") == [(True,)] and job.saved_path == tmp_path / "s (1).png"
-    assert job.path.read_bytes() == original and rec.of("jobChanged") == [(job.id,)]
+    assert job.path.read_bytes() == original and [(e.kind, e.ids) for e in changed] == [("job", (job.id,))]
     saver.save(job)
     assert "Already saved as s (1).png" in rec.of("message")[-1][0]
 
@@ -436,7 +440,7 @@ def test_weights_import_installs_sinsr_and_errors_are_in_the_apps_words(qtbot, t
 
     weights.import_files([str(UNET_FIXTURE), str(AUTOENCODER_FIXTURE)])
     wait(lambda: not weights.busy)
-    assert weights.sinsr_available() and settings.first_run_done
+    assert weights.sinsr_available()
     (message,), = rec.of("installed")
     assert "ready" in message and "ready" in panel.message_label.text()
 

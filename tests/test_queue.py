@@ -1,4 +1,5 @@
-"""The app's Qt-free queue: adding (dedupe, natural order), order, states, retry, and where results go."""
+"""The app's Qt-free queue: adding (dedupe, natural order), order, the state transitions and their one change
+event, retry, and where results go."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from sinsr_gui.engine.options import OutputOptions
-from sinsr_gui.queue import RETRYABLE, STATES, PhotoQueue
+from sinsr_gui.queue import RETRYABLE, STATES, InvalidTransition, JobState, PhotoQueue, QueueEvent
 
 
 def touch(path: Path) -> Path:
@@ -19,9 +20,28 @@ def touch(path: Path) -> Path:
     return path
 
 
-class _Result:  # what the queue needs of an UpscaleResult: its pixels, or None once released
+class _Result:  # what the queue reads of an UpscaleResult: its pixels (None once released), the input size
     def __init__(self, rgb: np.ndarray | None = None, *, released: bool = False) -> None:
         self.rgb = None if released else (rgb if rgb is not None else np.zeros((1, 1, 3)))
+        self.input_size = (1, 1)
+
+
+def finish(queue: PhotoQueue, job, result=None, **kwargs):
+    queue.start(job.id)
+    return queue.finish(job.id, result if result is not None else _Result(), **kwargs)
+
+
+def put_in(queue: PhotoQueue, job, state: JobState) -> None:
+    """Move a waiting job to ``state`` by the queue's own transitions."""
+    if state is JobState.WAITING:
+        return
+    queue.start(job.id)
+    if state is JobState.DONE:
+        queue.finish(job.id, _Result(), message="why")
+    elif state is JobState.FAILED:
+        queue.fail(job.id, "why")
+    elif state is JobState.CANCELLED:
+        queue.cancel(job.id, "why")
 
 
 @pytest.fixture
@@ -46,7 +66,7 @@ def test_remove_reorder_and_next_waiting(queue, tmp_path):
     queue.reorder([c.id, a.id])  # b, not named, keeps its place after them
     assert [j.path.stem for j in queue] == ["c", "a", "b"]
     assert queue.next_waiting() is c
-    c.state = "running"
+    queue.start(c.id)
     assert queue.next_waiting() is a and [j.path.stem for j in queue.waiting()] == ["a", "b"]
     assert [j.path.stem for j in queue.remove([a.id, 999])] == ["a"]
     assert a.id not in queue and queue.get(a.id) is None and queue.get(None) is None
@@ -57,7 +77,7 @@ def test_remove_reorder_and_next_waiting(queue, tmp_path):
 def test_retry_puts_finished_jobs_back_and_drops_their_result(queue, tmp_path):
     jobs = [queue.add([touch(tmp_path / f"{s}.png")])[0][0] for s in STATES]
     for job, state in zip(jobs, STATES):
-        job.state, job.message, job.result = state, "why", _Result()
+        put_in(queue, job, state)
     retried = queue.retry([j.id for j in jobs])
     assert sorted(j.path.stem for j in retried) == sorted(RETRYABLE)
     assert all(j.state == "waiting" and j.message == "" and j.result is None for j in retried)
@@ -67,19 +87,19 @@ def test_retry_puts_finished_jobs_back_and_drops_their_result(queue, tmp_path):
 def test_retry_keeps_the_last_result_for_comparison_and_results_can_be_swapped(queue, tmp_path):
     job = queue.add([touch(tmp_path / "p.png")])[0][0]
     first, second = _Result(np.zeros((1, 1, 3))), _Result(np.ones((1, 1, 3)))
-    job.state, job.result = "done", first
+    finish(queue, job, first)
     assert queue.retry_drops_unsaved([job.id]) == []  # the unsaved result is kept, as "previous"
     queue.retry([job.id])
     assert job.previous is first and job.result is None and job.state == "waiting"
-    job.state, job.result = "done", second
+    finish(queue, job, second)
     assert queue.retry_drops_unsaved([job.id]) == [job]  # a second retry would drop the unsaved first one
     assert queue.swap_results(job.id) is job
     assert job.result is first and job.previous is second
-    job.saved_path = tmp_path / "first.png"
+    queue.saved(job.id, tmp_path / "first.png")
     queue.swap_results(job.id)
     assert job.result is second and job.saved_path is None and job.previous_saved == tmp_path / "first.png"
     released = queue.add([touch(tmp_path / "r.png")])[0][0]
-    released.state, released.result = "done", _Result(released=True)  # auto-saved, pixels gone
+    finish(queue, released, _Result(released=True))  # pixels gone (not saved: nothing to read back)
     queue.retry([released.id])
     assert released.previous is None  # nothing in memory to compare with
     assert queue.swap_results(released.id) is None
@@ -87,8 +107,9 @@ def test_retry_keeps_the_last_result_for_comparison_and_results_can_be_swapped(q
 
 def test_unsaved_and_released_results(queue, tmp_path):
     kept, saved, released = (queue.add([touch(tmp_path / f"{n}.png")])[0][0] for n in ("kept", "saved", "released"))
-    kept.result, saved.result, released.result = _Result(), _Result(), _Result(released=True)
-    saved.saved_path = released.saved_path = tmp_path / "out.png"
+    finish(queue, kept)
+    finish(queue, saved, saved_path=tmp_path / "out.png")
+    finish(queue, released, _Result(released=True), saved_path=tmp_path / "out.png")
     assert queue.unsaved() == [kept]
     assert kept.in_memory and saved.in_memory and not released.in_memory
 
@@ -113,3 +134,44 @@ def test_the_queue_needs_neither_qt_nor_torch():
     code = "import sys, sinsr_gui.queue; print(sorted(m for m in ('PySide6', 'torch') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_transitions_follow_the_rules_and_emit_one_event_each(queue, tmp_path):
+    events: list[QueueEvent] = []
+    unsubscribe = queue.subscribe(events.append)
+    a, b = queue.add([touch(tmp_path / "a.png"), touch(tmp_path / "b.png")])[0]
+    assert events == [QueueEvent("added", (a.id, b.id))]
+    with pytest.raises(InvalidTransition):
+        queue.finish(a.id, _Result())  # never started
+    with pytest.raises(InvalidTransition):
+        queue.cancel(a.id, "Cancelled.")
+    assert a.state is JobState.WAITING and len(events) == 1  # a refused transition changes nothing
+    queue.start(a.id)
+    with pytest.raises(InvalidTransition):
+        queue.start(a.id)  # one run at a time per photo
+    done = queue.finish(a.id, _Result(), saved_path=tmp_path / "a_x4.png")
+    assert done is a and a.state == "done" and a.message == f"Saved as {tmp_path / 'a_x4.png'}"
+    queue.fail(b.id, "Cannot read it.")  # a waiting photo whose file cannot be read
+    assert b.state is JobState.FAILED and b.message == "Cannot read it."
+    queue.reorder([b.id])
+    queue.remove([b.id])
+    assert [(e.kind, e.ids) for e in events[1:]] == [
+        ("job", (a.id,)), ("job", (a.id,)), ("job", (b.id,)), ("order", (b.id, a.id)), ("removed", (b.id,))]
+    unsubscribe()
+    queue.retry([a.id])
+    assert len(events) == 6  # unsubscribed
+
+
+def test_a_job_removed_while_running_ends_quietly(queue, tmp_path):
+    job = queue.add([touch(tmp_path / "a.png")])[0][0]
+    queue.start(job.id)
+    queue.remove([job.id])
+    assert queue.finish(job.id, _Result()) is None and queue.cancel(job.id, "x") is None
+    assert queue.fail(job.id, "x") is None
+
+
+def test_state_is_read_only_outside_the_queue(queue, tmp_path):
+    job = queue.add([touch(tmp_path / "a.png")])[0][0]
+    with pytest.raises(AttributeError):
+        job.state = "done"
+    assert job.state == "waiting" and str(job.state) == "waiting"  # reads as its name

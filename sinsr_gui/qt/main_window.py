@@ -37,8 +37,10 @@ from sinsr_gui.qt.first_run import FirstRunPanel
 from sinsr_gui.qt.intake import IMAGE_FILTER, PhotoIntake, pictures_folder
 from sinsr_gui.qt.messages import GET_MODEL
 from sinsr_gui.qt.model_status import ModelStatus
+from sinsr_gui.qt.queue_events import QueueEvents
 from sinsr_gui.qt.queue_panel import QueuePanel
 from sinsr_gui.qt.settings_panel import SettingsPanel
+from sinsr_gui.qt.tasks import Tasks
 from sinsr_gui.qt.status_area import StatusArea
 from sinsr_gui.qt.text import count
 from sinsr_gui.queue import RETRYABLE, PhotoQueue
@@ -64,9 +66,9 @@ class MainWindow(QMainWindow):
         self.photos = photos if photos is not None else PhotoCache()
         self.registry = registry if registry is not None else APP_REGISTRY  # SinSR's files and community downloads
         self.queue = PhotoQueue(pictures_folder())
+        self.queue_events = QueueEvents(self.queue, self)
         self.model_status = ModelStatus(self.settings, self)
         self._current_id = -1
-        self._run_after_preview = False
         self._close_confirmed = self._close_pending = False
 
         self.setWindowTitle(f"{APP_TITLE}[*]")
@@ -109,6 +111,7 @@ class MainWindow(QMainWindow):
                                              self)
         self.slots = [c.slot for c in (self.thumbnails, self.display, self.runner, self.previewer, self.saver,
                                        self.weights, self.community)]
+        self.tasks = Tasks(self.runner, self.previewer, self.slots, finishing=self.saver.slot, parent=self)
 
         self.commands = self._build_actions()
         self._connect()
@@ -187,10 +190,8 @@ class MainWindow(QMainWindow):
         self.display.shown.connect(self._on_shown)
         self.display.failed.connect(self._on_display_failed)
         self.comparison.changed.connect(self._update_actions)
-        self.comparison.jobChanged.connect(self._refresh_job)
         self.comparison.message.connect(say)
-        for controller in (self.runner, self.saver):
-            controller.jobChanged.connect(self._refresh_job)
+        self.queue_events.jobChanged.connect(self._refresh_job)  # whoever changed the job, the queue says so
         for controller in (self.runner, self.previewer, self.saver):
             controller.message.connect(say)
             controller.busyChanged.connect(self._on_work_changed)
@@ -198,7 +199,7 @@ class MainWindow(QMainWindow):
             controller.progressChanged.connect(self.status.show_progress)
             controller.error.connect(lambda message, title: dialogs.show_error(self, message, title))
         self.runner.resultReady.connect(self._on_result)
-        self.runner.measured.connect(self.preferences.schedule_save)
+        self.runner.measured.connect(self.preferences.record_throughput)
         self.previewer.ready.connect(self._on_preview_ready)
         self.saver.failed.connect(self._on_save_failed)
         self.saver.upscaleAgainOffered.connect(self._offer_upscale_again)
@@ -290,7 +291,7 @@ class MainWindow(QMainWindow):
     def _on_unreadable(self, job_id: int, message: str) -> None:
         job = self.queue.get(job_id)
         if job is not None and job.state == "waiting":  # it cannot be upscaled either: say so now
-            job.state, job.message = "failed", message
+            self.queue.fail(job_id, message)
             self._refresh_job(job_id, label="Unreadable")
 
     # ============================================================================================ input
@@ -304,17 +305,14 @@ class MainWindow(QMainWindow):
 
     def _add_chosen(self, paths: list[str], folder: str) -> None:
         if paths:
-            self.settings.last_open_dir = folder  # the next dialog opens there
-            self.preferences.schedule_save()
+            self.preferences.update({"last_open_dir": folder}, show=False)  # the next dialog opens there
             self.add_paths(paths)
 
 
     # ============================================================================== upscaling, previews
     def start_processing(self) -> None:
         """Upscale every waiting photo; a running preview is stopped first (one model run at a time)."""
-        if self.previewer.busy:
-            self._run_after_preview = True
-            self.previewer.cancel()
+        if not self.tasks.run_after_preview():
             return
         self.runner.start()
 
@@ -322,14 +320,12 @@ class MainWindow(QMainWindow):
         """Esc: stop the running upscale (the rest of the queue waits) and any preview."""
         if self.compare_view.is_selecting_region():
             return  # the view handles its own Esc
-        self._run_after_preview = False
-        stopped = [c.cancel() for c in (self.runner, self.previewer)]
-        if any(stopped):
+        if self.tasks.cancel_model_runs():
             self.status.stopping()
 
     def preview(self, region: QRect | None = None) -> None:
         """Upscale only the part in view (or ``region``, output pixels) and show it in place."""
-        if self.runner.busy or self.previewer.busy:
+        if self.tasks.model_busy:
             self.status.say("Wait for the current upscale to finish (or press Esc) first.")
             return
         shown = self._shown()
@@ -365,10 +361,9 @@ class MainWindow(QMainWindow):
             self.display.show(self.queue.get(job_id))  # still opening: reload so the result is included
 
     def _on_work_changed(self, _busy: bool = False) -> None:
-        if not (self.runner.busy or self.previewer.busy):
+        if not self.tasks.model_busy:
             self.status.set_progress_visible(False)
-            if self._run_after_preview:
-                self._run_after_preview = False
+            if self.tasks.take_pending_run():
                 self.runner.start()
         self._update_actions()
 
@@ -403,9 +398,8 @@ class MainWindow(QMainWindow):
 
     def set_compare_mode(self, mode: CompareMode) -> None:
         self.compare_view.set_mode(mode)
-        self.settings.compare_mode = mode.value
+        self.preferences.update({"compare_mode": mode.value}, show=False)
         (self.commands.split if mode is CompareMode.SPLIT else self.commands.side).setChecked(True)
-        self.preferences.schedule_save()
 
     def _on_cursor_pixel(self, x: int, y: int) -> None:
         shown = self._shown()
@@ -494,7 +488,7 @@ class MainWindow(QMainWindow):
         self.cache.release()  # "Automatic" meant a built-in model until now
         self.model_status.forget()
         self.settings_panel.set_model_choices(self.model_status.picker())
-        self.preferences.schedule_save()
+        self.preferences.update({"first_run_done": True}, show=False)  # a model was chosen
         self.status.say(message)
         QTimer.singleShot(2500, self.first_run_dock.hide)
 
@@ -509,7 +503,7 @@ class MainWindow(QMainWindow):
 
     def _update_actions(self) -> None:
         a, job = self.commands, self.queue.get(self._current_id)
-        busy_model = self.runner.busy or self.previewer.busy
+        busy_model = self.tasks.model_busy
         for action in (a.preview, a.preview_region):
             action.setEnabled(self._shown() is not None and not busy_model)
         a.cancel.setEnabled(busy_model)
@@ -537,15 +531,11 @@ class MainWindow(QMainWindow):
     # ======================================================================================= closing
     def is_busy(self) -> bool:
         """Some work is running or a worker thread is still winding down."""
-        return any(slot.active for slot in self.slots)
+        return self.tasks.active
 
     def shutdown(self, timeout_ms: int = 60_000) -> bool:
-        """Cancel every worker and wait for its thread (blocking). True when all stopped in time."""
-        self.runner.stop()
-        self._run_after_preview = False
-        # A save in progress finishes: it is quick and atomic.
-        stopped = [slot.shutdown(timeout_ms, cancel=slot is not self.saver.slot) for slot in self.slots]
-        return all(stopped)
+        """Cancel every worker (a save finishes) and wait for its thread (blocking). True when all stopped in time."""
+        return self.tasks.shutdown(timeout_ms)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
         if self._close_pending:
@@ -557,11 +547,7 @@ class MainWindow(QMainWindow):
         self._close_confirmed = True
         if self.is_busy():
             # Never destroy a running QThread: stop the work, close once every thread has finished.
-            self.runner.stop()
-            self._run_after_preview = False
-            for slot in self.slots:
-                if slot is not self.saver.slot:
-                    slot.cancel()
+            self.tasks.stop()
             self._close_pending = True
             self.status.stopping("Stopping…")
             self.status.say("Stopping the current work before closing…")
@@ -578,7 +564,7 @@ class MainWindow(QMainWindow):
             self.close()
 
     def _confirm_close(self) -> bool:
-        if (self.runner.busy or self.previewer.busy) and not dialogs.ask(
+        if self.tasks.model_busy and not dialogs.ask(
                 self, "Stop upscaling?", "A photo is being upscaled. Stop it and close the app?",
                 yes="Stop and close", no="Keep working"):
             return False

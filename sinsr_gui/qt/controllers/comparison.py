@@ -21,7 +21,6 @@ class Comparison(QObject):
     """Keeps the compare view's left side, images and labels in step with the shown photo."""
 
     changed = Signal()  # what can be compared changed (the window updates its actions)
-    jobChanged = Signal(int)  # a job's result was swapped with its previous one
     message = Signal(str, str)
 
     def __init__(self, view: CompareView, queue: PhotoQueue, display: DisplayController, preferences: Any,
@@ -57,8 +56,7 @@ class Comparison(QObject):
     def keep_previous(self, job_id: int) -> None:
         """Make the previous result the photo's result again, and the newer one the previous (View menu)."""
         job = self.queue.swap_results(job_id)
-        if job is not None:
-            self.jobChanged.emit(job.id)
+        if job is not None:  # the queue tells the views
             self.display.show(job)
             self.message.emit(f"Kept the previous result of {job.path.name}.", "")
 

@@ -1,10 +1,12 @@
-"""Upscaling the queue: one photo at a time, through ``engine.photo.upscale_photo``.
+"""Upscaling the queue: one photo at a time, through the engine's one sequence for a photo file
+(``engine.photo.load_and_run``: load, read, upscale, save, release; the command line runs the same one).
 
 The controller owns one :class:`~sinsr_gui.qt.worker_slot.WorkerSlot`. Each job's task loads (or reuses) the
 model, takes the decoded photo from the shared :class:`~sinsr_gui.engine.photo.PhotoCache` (the same one the
 thumbnail and the compare view came from), upscales it, and, when the run saves automatically
-(``settings.auto_save``: "always", or "batch" when several photos run), saves it with ``save_result`` and, in a
-batch, releases its pixels. Throughput is recorded per descriptor kind and device, for the next estimate.
+(``settings.auto_save``: "always", or "batch" when several photos run), saves it and, in a batch, releases
+its pixels. Throughput is recorded per descriptor kind and device, for the next estimate. The job's state
+changes through the queue's transitions, which tell the views.
 
 A failure of one photo's file marks that job failed and the queue goes on; a failure that would repeat for
 every photo (the model, the device, the weights, out of memory) stops the queue with one dialog. Cancel
@@ -13,18 +15,19 @@ stops within one tile; the cancel policy (a photo whose last tile finished is ke
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 import time
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QImage
 
-from sinsr_gui.errors import Cancelled, UserError
+from sinsr_gui.engine.types import ModelInfo, PhotoOptions, Progress, UpscaleResult
+from sinsr_gui.errors import Cancelled
 from sinsr_gui.qt.messages import user_message
 from sinsr_gui.qt.model_status import ModelStatus, affects_every_photo
 from sinsr_gui.qt.text import clock, count, format_duration, took
@@ -32,6 +35,9 @@ from sinsr_gui.qt.worker import TaskControl, rgb_to_qimage
 from sinsr_gui.qt.worker_slot import WorkerSlot
 from sinsr_gui.queue import PhotoQueue
 from sinsr_gui.settings import Settings
+
+if TYPE_CHECKING:  # the engine's use cases import torch: loaded by the task, in the worker thread
+    from sinsr_gui.engine.photo import Models, PhotoCache
 
 log = logging.getLogger(__name__)
 
@@ -41,47 +47,39 @@ class RunOutcome:
     """A finished photo. ``result.rgb`` is None when a batch saved it and released its pixels."""
 
     job_id: int
-    result: Any  # engine.photo.UpscaleResult
+    result: UpscaleResult
     display: QImage
     saved_path: Path | None = None
     save_error: str | None = None
 
 
-def run_task(control: TaskControl, *, models: Any, photos: Any, request: Any, job_id: int, path: Path,
-             options: Any, save_to: Path | None, protected: tuple[Path, ...], release: bool):
-    """Load the model, upscale the cached photo tile by tile, then optionally save (and release) it."""
-    from sinsr_gui.engine.photo import describe, save_result, upscale_photo
+def run_task(control: TaskControl, *, models: Models, photos: PhotoCache, job_id: int, path: Path,
+             options: PhotoOptions, save_to: Path | None, protected: tuple[Path, ...], release: bool
+             ) -> Generator[ModelInfo | Progress, None, RunOutcome]:
+    """The engine's sequence for one photo (a batch saves, then releases the pixels), and its image to show."""
+    from sinsr_gui.engine.photo import load_and_run
 
-    model, notice = models.get(request)
-    yield describe(model, notice)  # the controller now knows the model loaded
-    photo = photos.get(path, max_pixels=options.max_pixels)
-    result = yield from upscale_photo(model, photo, options.run, cancel=control.cancel, notice=notice)
-    outcome = RunOutcome(job_id, result, rgb_to_qimage(result.rgb, result.alpha))
-    if save_to is not None:
-        try:
-            outcome.saved_path = save_result(result, save_to, options.output, protected=protected)
-        except (UserError, OSError) as exc:
-            log.warning("auto-save of %s failed: %s", path, exc)
-            outcome.save_error = user_message(exc)
-        else:
-            if release:  # on disk now: a batch must not pile results up in memory
-                outcome.result = dataclasses.replace(result, rgb=None, alpha=None)
-    return outcome
+    run = yield from load_and_run(models, options.model, path, options, dest=save_to, photos=photos,
+                                  cancel=control.cancel, protected=protected, release=release)
+    if run.save_error is not None:
+        log.warning("auto-save of %s failed: %s", path, run.save_error)
+    display = rgb_to_qimage(run.result.rgb, run.result.alpha)  # made once, before the pixels may go
+    return RunOutcome(job_id, run.kept, display, run.saved_path,
+                      user_message(run.save_error) if run.save_error is not None else None)
 
 
 class RunController(QObject):
     """Runs the waiting jobs of ``queue`` in order."""
 
-    jobChanged = Signal(int)  # a job's state, message or result changed (refresh its row and the actions)
     resultReady = Signal(int, QImage)  # job id, the result to show
     progressChanged = Signal(str, int, int)  # text, tiles done, total (0: busy, no count yet)
     busyChanged = Signal(bool)
     message = Signal(str, str)  # a short sentence for the status bar, and the whole text
     error = Signal(str, str)  # message, title: nothing in the queue can run (a dialog)
-    measured = Signal()  # the settings have a new speed measurement (save them)
+    measured = Signal(str, str, float, float)  # descriptor kind, device, seconds, megapixels: a speed to record
 
-    def __init__(self, queue: PhotoQueue, settings: Settings, status: ModelStatus, models: Any, photos: Any,
-                 parent: QObject | None = None) -> None:
+    def __init__(self, queue: PhotoQueue, settings: Settings, status: ModelStatus, models: Models,
+                 photos: PhotoCache, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.queue, self.settings, self.status = queue, settings, status
         self.models, self.photos = models, photos
@@ -158,8 +156,7 @@ class RunController(QObject):
                 save_to = self.queue.output_path(job, options.output, options.run.scale, s.output_folder())
             except ValueError as exc:
                 self.message.emit("Results are not saved automatically: the file name is invalid.", str(exc))
-        task = functools.partial(run_task, models=self.models, photos=self.photos, request=options.model,
-                                 job_id=job.id, path=job.path, options=options, save_to=save_to,
+        task = functools.partial(run_task, models=self.models, photos=self.photos, job_id=job.id, path=job.path, options=options, save_to=save_to,
                                  protected=self.queue.inputs(), release=self._batch)
         if not self.slot.start(task, name=f"upscale {job.path.name}", on_progress=self._on_progress,
                                on_yielded=self._on_yielded, on_succeeded=self._on_succeeded,
@@ -167,11 +164,10 @@ class RunController(QObject):
             self._processing = False
             self._update_busy()
             return
-        job.state, job.message = "running", ""
         self._job_id, self._model_loaded = job.id, False
         self.tiles, self._tiles_started, self._job_started = (0, 0), None, time.perf_counter()
         self._tick.start()
-        self.jobChanged.emit(job.id)
+        self.queue.start(job.id)
         self._update_busy()
         self._report_progress()
 
@@ -203,35 +199,28 @@ class RunController(QObject):
         self._model_loaded = self.status.take(value) or self._model_loaded
 
     def _on_succeeded(self, outcome: RunOutcome) -> None:
-        job = self.queue.get(outcome.job_id)
+        result = outcome.result
+        message = (f"Not saved: {outcome.save_error}" if outcome.save_error else
+                   "" if outcome.saved_path else "Not saved yet (Ctrl+S saves it)")
+        # At once, not when the worker's "finished" arrives: the result can be saved from this moment.
+        job = self.queue.finish(outcome.job_id, result, saved_path=outcome.saved_path, message=message)
         if job is None:
             return  # removed while it ran
-        result = outcome.result
-        job.result, job.state, job.saved_path = result, "done", outcome.saved_path
-        job.size = job.size or result.input_size
-        job.message = f"Saved as {outcome.saved_path}" if outcome.saved_path else "Not saved yet (Ctrl+S saves it)"
         if outcome.save_error:
-            job.message = f"Not saved: {outcome.save_error}"
             self.message.emit(f"{job.path.name} was not saved.", outcome.save_error)
         self._counts["done"] += 1
         width, height = result.input_size
-        self.settings.record_throughput(result.model.kind, result.model.device, result.seconds,
-                                        width * height / 1e6)
-        self.measured.emit()
-        # At once, not when the worker's "finished" arrives: the result can be saved from this moment.
-        self.jobChanged.emit(job.id)
+        self.measured.emit(result.model.kind, result.model.device, result.seconds, width * height / 1e6)
         self.resultReady.emit(job.id, outcome.display)
         outcome.display = QImage()  # the view holds what it shows; a batch must not keep every QImage
         if not self._batch and not outcome.save_error:
             self.message.emit(f"{job.path.name} upscaled in {took(result.seconds)}. Ctrl+S saves it.", "")
 
     def _on_failed(self, message: str, error: BaseException | None) -> None:
-        job = self.queue.get(self._job_id)
+        cancelled = isinstance(error, Cancelled)
+        job = (self.queue.cancel if cancelled else self.queue.fail)(self._job_id, message)
         if job is None:
             return
-        cancelled = isinstance(error, Cancelled)
-        job.state, job.message = ("cancelled" if cancelled else "failed"), message
-        self.jobChanged.emit(job.id)
         if cancelled:
             self.message.emit(f"Stopped {job.path.name}. Retry (Ctrl+Shift+R) starts it again.", "")
             return
@@ -258,11 +247,15 @@ class RunController(QObject):
         parts = [job.path.name]
         if self._tiles_started is None:
             parts.append("reading the photo…" if self._model_loaded else "loading the model…")
+        elif total and done >= total:  # the last tile is done: colour fix, resize, saving are left
+            parts.append("finishing…")
         else:
             parts.append(f"tile {done} of {total}")
         parts.append(f"{clock(now - self._job_started)} elapsed")
         left = None
-        if done and total and self._tiles_started is not None:
+        if total and done >= total:
+            pass  # no time left to count down while it finishes
+        elif done and total and self._tiles_started is not None:
             left = (now - self._tiles_started) / done * (total - done)
         else:
             estimate = self.status.estimate_seconds([job.size])

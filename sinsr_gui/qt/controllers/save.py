@@ -78,7 +78,6 @@ def save_task(control: TaskControl, *, items: list[SaveItem], output: Any, prote
 class SaveController(QObject):
     """Saves results of ``queue``'s jobs with the output settings."""
 
-    jobChanged = Signal(int)
     busyChanged = Signal(bool)
     message = Signal(str, str)
     failed = Signal(str)  # one sentence for a dialog
@@ -174,10 +173,7 @@ class SaveController(QObject):
         if not isinstance(value, Saved):
             return
         self.last_folder = value.path.parent
-        job = self.queue.get(value.job_id)
-        if job is not None:
-            job.saved_path, job.message = value.path, f"Saved as {value.path}"
-            self.jobChanged.emit(job.id)
+        self.queue.saved(value.job_id, value.path)
         self.message.emit(f"Saved {value.path.name} (File > Open output folder shows it).", f"Saved as {value.path}.")
 
     def _on_finished(self) -> None:

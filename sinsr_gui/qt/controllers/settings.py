@@ -1,6 +1,10 @@
 """The settings the window and every controller share: edits from the panel applied in place, reset, the
 window's layout, and saving shortly after each change (and on close), atomically.
 
+It is the one writer of the shared :class:`~sinsr_gui.settings.Settings`: the panel's edits, the View menu's
+compare mode, the last folder opened, speed measurements and the first-run choice all go through
+:meth:`SettingsController.update` (or :meth:`~SettingsController.record_throughput`); the rest only read.
+
 It says what an edit means for the others: another model (release the loaded one), outdated previews
 (settings that change the pixels), another scale.
 """
@@ -55,6 +59,11 @@ class SettingsController(QObject):
         if old.scale != s.scale:
             self.scaleChanged.emit()
         self.changed.emit()
+        self.schedule_save()
+
+    def record_throughput(self, kind: str, device: str, seconds: float, megapixels: float) -> None:
+        """A run's measured speed (the next estimate uses it); saved soon, like any change."""
+        self.settings.record_throughput(kind, device, seconds, megapixels)
         self.schedule_save()
 
     def reset(self) -> None:

@@ -165,5 +165,4 @@ class WeightsController(QObject):
 
     def _ready(self, message: str) -> None:
         self.panel.set_message(message)
-        self.settings.first_run_done = True
-        self.installed.emit(message)
+        self.installed.emit(message)  # the window records the choice (first_run_done) through the settings
