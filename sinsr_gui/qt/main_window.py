@@ -40,8 +40,8 @@ from sinsr_gui.qt.model_status import ModelStatus
 from sinsr_gui.qt.queue_events import QueueEvents
 from sinsr_gui.qt.queue_panel import QueuePanel
 from sinsr_gui.qt.settings_panel import SettingsPanel
-from sinsr_gui.qt.tasks import Tasks
 from sinsr_gui.qt.status_area import StatusArea
+from sinsr_gui.qt.tasks import Tasks
 from sinsr_gui.qt.text import count
 from sinsr_gui.queue import RETRYABLE, PhotoQueue
 from sinsr_gui.settings import Settings, load_settings
