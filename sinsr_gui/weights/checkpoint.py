@@ -188,3 +188,19 @@ def load_strict(module: torch.nn.Module, state: Mapping[str, torch.Tensor], sour
 def load_checkpoint_into(module: torch.nn.Module, path: str | os.PathLike[str]) -> None:
     """Read ``path`` safely and load it strictly into ``module``."""
     load_strict(module, read_state_dict(path), source=Path(path).name)
+
+
+def savable_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Contiguous tensors that share no storage: safetensors refuses aliased tensors (e.g. tied weights)."""
+    out: dict[str, torch.Tensor] = {}
+    seen: set[int] = set()
+    for key, tensor in state.items():
+        tensor = tensor.detach().contiguous()
+        storage = tensor.untyped_storage()
+        ptr = storage.data_ptr()
+        if ptr and (ptr in seen or storage.nbytes() != tensor.numel() * tensor.element_size()):
+            tensor = tensor.clone()
+            ptr = tensor.untyped_storage().data_ptr()
+        seen.add(ptr)
+        out[key] = tensor
+    return out

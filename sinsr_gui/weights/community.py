@@ -41,7 +41,7 @@ import torch
 
 from ..atomic import atomic_path
 from ..errors import Cancelled, Remedy
-from .checkpoint import CheckpointError, read_state_dict, shapes_of
+from .checkpoint import CheckpointError, read_state_dict, savable_state, shapes_of
 from .registry import APP_REGISTRY, COMMUNITY_REGISTRY, Registry, UnknownWeightsError, WeightSpec
 from .store import (
     COMMUNITY_PREFIX,
@@ -391,13 +391,11 @@ def install_candidate(candidate: CommunityCandidate, store: WeightStore, *, sour
         return info
     from safetensors.torch import save_file
 
-    from .importer import _savable
-
     dest = store.community_path(candidate.name)
     dest.parent.mkdir(parents=True, exist_ok=True)
     wanted = shapes_of(candidate.state)
     with atomic_path(dest) as tmp:
-        save_file(_savable(candidate.state), str(tmp),
+        save_file(savable_state(candidate.state), str(tmp),
                   metadata={"community": candidate.name, "architecture": candidate.facts.arch_id,
                             "source": candidate.path.name})
         try:

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch
-
 from ..atomic import atomic_path
-from .checkpoint import CheckpointError, read_state_dict, shapes_of
+from . import community
+from .checkpoint import CheckpointError, read_state_dict, savable_state, shapes_of
 from .registry import DEFAULT_REGISTRY, Registry, Shapes, WeightSpec
 from .store import VerificationError, WeightsMissingError, WeightStore, check_shapes, verify_file
 
@@ -87,22 +86,6 @@ def identify(
     return found.spec if found else None
 
 
-def _savable(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Contiguous tensors that share no storage: safetensors refuses aliased tensors (e.g. tied weights)."""
-    out: dict[str, torch.Tensor] = {}
-    seen: set[int] = set()
-    for key, tensor in state.items():
-        tensor = tensor.detach().contiguous()
-        storage = tensor.untyped_storage()
-        ptr = storage.data_ptr()
-        if ptr and (ptr in seen or storage.nbytes() != tensor.numel() * tensor.element_size()):
-            tensor = tensor.clone()
-            ptr = tensor.untyped_storage().data_ptr()
-        seen.add(ptr)
-        out[key] = tensor
-    return out
-
-
 def import_file(
     path: str | os.PathLike[str],
     store: WeightStore,
@@ -158,7 +141,7 @@ def import_file(
         if convert_to_safetensors:
             from safetensors.torch import save_file
 
-            save_file(_savable(state), str(tmp), metadata={"weights": spec.name, "source": src.name})
+            save_file(savable_state(state), str(tmp), metadata={"weights": spec.name, "source": src.name})
         else:
             shutil.copyfile(src, tmp)
         del state  # release the (memory-mapped) source before renaming over anything
@@ -186,8 +169,6 @@ def import_weights(
     (``MODEL.param`` or ``MODEL.bin``, the other beside it) is converted (:mod:`.ncnn`) and is a community model.
     Raises what those two raise; a file that is neither says so in one sentence.
     """
-    from . import community
-
     src = Path(path).expanduser().resolve()
     registry = store.registry
     if name is not None and name in registry and registry.get(name).role in SINSR_ROLES:
