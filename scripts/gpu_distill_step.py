@@ -24,15 +24,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sinsr_gui.engine.config import AutoencoderConfig, SinSRConfig, UNetConfig  # noqa: E402
 from sinsr_gui.engine.resshift import ResShiftPipeline  # noqa: E402
 from sinsr_gui.training.common import describe_device  # noqa: E402
+from sinsr_gui.training.distill.synthetic import write_synthetic_photos  # noqa: E402
 from sinsr_gui.training.distill.trainer import (  # noqa: E402
     DistillConfig,
     Distributed,
@@ -53,17 +52,6 @@ def tiny_config() -> SinSRConfig:
                         attention_resolutions=(16, 8), num_head_channels=16, swin_embed_dim=32, swin_depth=2),
         autoencoder=AutoencoderConfig(n_embed=64, ch=32, ch_mult=(1, 1, 1), num_res_blocks=1),
     )
-
-
-def write_photos(folder: Path, count: int, size: int) -> None:
-    """Synthetic photos (smooth shapes, texture and noise), enough for random crops."""
-    rng = np.random.default_rng(0)
-    y, x = np.mgrid[0:size, 0:size] / size
-    for i in range(count):
-        f = rng.uniform(2, 12, 3)
-        img = 0.5 + 0.3 * np.stack([np.sin(f[0] * x + i), np.cos(f[1] * y), np.sin(f[2] * (x + y))], -1)
-        img += rng.normal(0, 0.04, img.shape)
-        Image.fromarray((np.clip(img, 0, 1) * 255).astype(np.uint8)).save(folder / f"{i}.png")
 
 
 def build_models(config: SinSRConfig, device: torch.device, dtype: torch.dtype) -> Models:
@@ -147,7 +135,7 @@ def main(argv=None) -> int:
                     "torch": torch.__version__, "python": platform.python_version(),
                     "model": "tiny test sizes" if args.tiny else "official SinSR v1 / ResShift sizes, random weights"}
     with tempfile.TemporaryDirectory() as tmp:
-        write_photos(Path(tmp), count=4, size=2 * hr)
+        write_synthetic_photos(Path(tmp), count=4, size=2 * hr)
         images = load_images(sorted(Path(tmp).iterdir()), hr)
         micro = args.micro_batch
         attempts = []

@@ -184,3 +184,20 @@ def test_gpu_measurement_script_runs_tiny_on_the_cpu_with_only_its_allowed_impor
     assert report["tiny"] and report["micro_batch"] == 1 and report["timed_steps"] == 1
     assert report["step_median_s"] > 0 and report["steps_per_hour"] == pytest.approx(3600 / report["step_median_s"], rel=1e-2)
     assert report["hours_for_3000_iterations_at_this_batch"] > 0 and np.isfinite(report["losses"]).all()
+
+
+def test_a_full_size_student_is_saved_as_the_weights_manager_expects_sinsr_v1():
+    from sinsr_gui.engine.resshift import ResShiftPipeline
+    from sinsr_gui.training.distill.trainer import official_state
+    from sinsr_gui.weights.checkpoint import strip_wrapper_prefixes, unwrap_state_dict
+    from sinsr_gui.weights.registry import DEFAULT_REGISTRY
+    from sinsr_gui.weights.store import check_shapes
+
+    unet, _ = ResShiftPipeline.build_modules(SinSRConfig.sinsr_v1())
+    saved = official_state(unet)
+    state = strip_wrapper_prefixes(unwrap_state_dict(saved))
+    # The keys and shapes the import ("weights import FILE --as sinsr_v1", the app's import) checks.
+    check_shapes({k: tuple(v.shape) for k, v in state.items()}, DEFAULT_REGISTRY.get("sinsr_v1"), DEFAULT_REGISTRY,
+                 label="student")
+    reference = unet.state_dict()
+    assert all(state[k].dtype == (torch.float32 if v.is_floating_point() else v.dtype) for k, v in reference.items())

@@ -215,9 +215,10 @@ def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
 
 
 def official_state(unet: SwinUNet) -> dict[str, dict[str, torch.Tensor]]:
-    """The official trainer's checkpoint layout: ``{'state_dict': {'module.' + key: tensor}}``, float32,
-    buffers included (the official loader is strict)."""
-    return {"state_dict": {"module." + k: v.detach().float().cpu().contiguous() for k, v in unet.state_dict().items()}}
+    """The official trainer's checkpoint layout: ``{'state_dict': {'module.' + key: tensor}}``, floating tensors
+    in float32, buffers included with their own dtypes (the official loader is strict)."""
+    return {"state_dict": {"module." + k: (v.float() if v.is_floating_point() else v).detach().cpu().contiguous()
+                           for k, v in unet.state_dict().items()}}
 
 
 def save_student(unet: SwinUNet, path: Path) -> None:
