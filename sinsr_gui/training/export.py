@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 from sinsr_gui.atomic import atomic_write_text
 from sinsr_gui.nn.compact import CompactConfig, CompactSRNet
 from sinsr_gui.training.common import save_weights
+from sinsr_gui.training.photo_run import CONFIG_NAME, WEIGHTS_NAME, PhotoTrainConfig, training_command
 from sinsr_gui.weights.store import sha256_file
 
 ARCHITECTURE_FAMILY = ("SRVGG-compact (plain 3x3 conv stack at LR resolution, PReLU, pixel shuffle, "
@@ -77,8 +78,6 @@ def _loss_phrase(loss) -> str:
 
 def _previous_phase(init: str) -> dict | None:
     """What made the starting weights, when they are another photo run's output (its ``config.json`` beside them)."""
-    from sinsr_gui.training.photo import CONFIG_NAME, PhotoTrainConfig, training_command
-
     config = Path(init).parent / CONFIG_NAME
     if init == "builtin" or not config.is_file():
         return None
@@ -94,8 +93,6 @@ def export_photo(run_dir: Path, dest: Path) -> Path:
     Writes ``dest/photo_x4.safetensors`` (the EMA generator) and the card ``dest/photo_x4.json``; returns
     the card path. The datasets' provenance is taken from the Faithful model's card (the same images).
     """
-    from sinsr_gui.training.photo import CONFIG_NAME, WEIGHTS_NAME, PhotoTrainConfig, training_command
-
     run_dir, dest = Path(run_dir), Path(dest)
     meta = json.loads((run_dir / CONFIG_NAME).read_text(encoding="utf-8"))
     cfg = PhotoTrainConfig.from_dict(meta["train"])
