@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+import numpy as np
+import pytest
 
 from sinsr_gui import bench
 from tests.conftest import CASE_A
@@ -38,3 +42,61 @@ def test_a_codebook_flip_counts_only_beyond_the_golden_tolerance():
     assert bench.flips_beyond_tolerance(latent, ref, torch.tensor([1, 0]), codebook) == 0
     assert bench.flips_beyond_tolerance(latent, ref, torch.tensor([0, 2]), codebook) == 1
     assert bench.flips_beyond_tolerance(latent, ref, ref.clone(), codebook) == 0
+
+
+def test_e2e_table_replaces_its_own_section_only(tmp_path):
+    from sinsr_gui import bench_e2e
+
+    doc = tmp_path / "performance.md"
+    doc.write_text("# Performance\n\nintro\n", encoding="utf-8")
+    meta = {"cpu": "Test CPU", "threads": 2, "torch": "x", "date": "today", "load_average": (1.0, 1.0, 1.0),
+            "command": "python -m sinsr_gui.bench --e2e"}
+    bench_e2e.write_markdown(doc, "| a |\n|---|\n| 1 |", meta)
+    bench_e2e.write_markdown(doc, "| a |\n|---|\n| 2 |", meta)
+    text = doc.read_text(encoding="utf-8")
+    assert text.startswith("# Performance\n\nintro\n") and text.count(bench_e2e.SECTION_START) == 1
+    assert "| 2 |" in text and "| 1 |" not in text and "Test CPU" in text
+
+
+@pytest.mark.slow
+def test_e2e_benchmark_times_every_phase_of_the_use_case(tmp_path):
+    """One built-in model on one small real-format photo: the phases add up to at most the file's time, the
+    startup is a separate process, and the JSON names the CPU."""
+    from PIL import Image
+
+    from sinsr_gui import bench_e2e
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (40, 56, 3), dtype=np.uint8)).save(photos / "a.jpg", quality=90)
+    out = tmp_path / "e2e.json"
+    assert bench_e2e.main(["--photos", str(photos), "--models", "photo", "--no-big", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["cpu"] and report["threads"] >= 1
+    model = report["models"][0]
+    row = model["files"][0]
+    assert row["output_size"] == [224, 160]
+    phases = row["read_s"] + row["network_s"] + row["colour_fix_s"] + row["encode_s"]
+    assert 0 < phases <= row["seconds"] and min(row["read_s"], row["network_s"], row["encode_s"]) > 0
+    assert row["colour_fix_s"] > 0  # Photo's automatic colour fix is the wavelet fix
+    assert model["startup"]["process_s"] > model["startup"]["load_s"] > 0
+    assert model["plain"]["app_vs_fp32_whole"]["psnr_db"] > 40
+    assert set(model["plain"]["seconds"]) >= {"fp32-nchw", "fp32-cl"}
+
+
+@pytest.mark.slow
+def test_gpu_perf_script_runs_dry_on_the_cpu(tmp_path):
+    """scripts/gpu_perf.py (prepared for one lent GPU run) completes every part with tiny sizes on the CPU."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_perf", Path(__file__).parents[1] / "scripts" / "gpu_perf.py")
+    gpu_perf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_perf)
+    out = tmp_path / "gpu.json"
+    assert gpu_perf.main(["--dry-run", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert {r["model"] for r in report["end_to_end"]} == {"photo", "faithful", "sinsr"}
+    assert all(r["warm_s"] > 0 for r in report["end_to_end"])
+    assert {r["variant"] for r in report["sinsr_tile"]["results"]} == {"fp32", "auto"}
+    assert all(r["equal"] for r in report["memory_caps"])

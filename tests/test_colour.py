@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from scripts.colour_fix_check import full_size_wavelet  # the fix's definition, computed directly
 from sinsr_gui.engine import colour
 from sinsr_gui.engine.colour import Reference, adain_fix, fix_colour, wavelet_fix
 from sinsr_gui.engine.imageio import ImageMeta
@@ -27,22 +28,6 @@ def _scene(h: int = 64, w: int = 80, seed: int = 0) -> np.ndarray:
 def _bicubic(lr: np.ndarray, s: int = 4) -> np.ndarray:
     t = torch.from_numpy(lr).permute(2, 0, 1)[None]
     return F.interpolate(t, scale_factor=s, mode="bicubic", align_corners=False)[0].permute(1, 2, 0).numpy()
-
-
-def _full_size_wavelet(out: np.ndarray, lr: np.ndarray, s: int) -> np.ndarray:
-    """The wavelet fix computed the direct way, at full size: five rounds of the [1 2 1]x[1 2 1]/16 blur dilated
-    1, 2, 4, 8, 16 px (replicate-padded) on the output and on the bicubic reference (the fix as it was first
-    written, the definition the coarse-grid computation must reproduce)."""
-    k = (torch.tensor([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]) / 16).expand(3, 1, 3, 3)
-
-    def low(x):
-        for d in (1, 2, 4, 8, 16):
-            x = F.conv2d(F.pad(x, (d, d, d, d), mode="replicate"), k, dilation=d, groups=3)
-        return x
-
-    o = torch.from_numpy(out).permute(2, 0, 1)[None]
-    r = torch.from_numpy(_bicubic(lr, s)).permute(2, 0, 1)[None]
-    return (o - low(o) + low(r)).clamp(0, 1)[0].permute(1, 2, 0).numpy()
 
 
 def _high_pass(img: np.ndarray, sigma: float = 2.0) -> np.ndarray:
@@ -127,7 +112,7 @@ def test_the_coarse_grid_fix_equals_the_full_size_definition(scale):
     out = _bicubic(lr, scale) + rng.normal(0, 0.05, (61 * scale, 83 * scale, 3)).astype(np.float32)
     y = np.linspace(0, 1, out.shape[0], dtype=np.float32)[:, None, None]
     out = np.clip(out + np.array([0.06, -0.03, 0.02], np.float32) * (1 + y), 0, 1).astype(np.float32)
-    diff = np.abs(fix_colour(out, lr, scale, "wavelet") - _full_size_wavelet(out, lr, scale)) * 255
+    diff = np.abs(fix_colour(out, lr, scale, "wavelet") - full_size_wavelet(out, lr, scale)) * 255
     assert diff.max() < 1.5 and diff[16:-16, 16:-16].max() < 0.1, (diff.max(), diff[16:-16, 16:-16].max())
 
 
