@@ -159,7 +159,7 @@ class RunController(QObject):
         task = functools.partial(run_task, models=self.models, photos=self.photos, job_id=job.id, path=job.path, options=options, save_to=save_to,
                                  protected=self.queue.inputs(), release=self._batch)
         if not self.slot.start(task, name=f"upscale {job.path.name}", on_progress=self._on_progress,
-                               on_yielded=self._on_yielded, on_succeeded=self._on_succeeded,
+                               on_yielded=self._on_model_loaded, on_succeeded=self._on_succeeded,
                                on_failed=self._on_failed, on_finished=self._on_finished):
             self._processing = False
             self._update_busy()
@@ -195,8 +195,10 @@ class RunController(QObject):
         self.tiles = (done, total)
         self._report_progress()
 
-    def _on_yielded(self, value: object) -> None:
-        self._model_loaded = self.status.take(value) or self._model_loaded
+    def _on_model_loaded(self, info: ModelInfo) -> None:
+        """The task's one yielded value besides its progress (``load_and_run``): the model is ready."""
+        self.status.set_loaded(info)
+        self._model_loaded = True
 
     def _on_succeeded(self, outcome: RunOutcome) -> None:
         result = outcome.result
