@@ -169,6 +169,7 @@ def test_unknown_or_missing_weights_say_what_to_pass(tmp_path):
         train(cfg, quiet=True)
 
 
+@pytest.mark.slow  # a fresh interpreter and a training step: about 8 s of CPU
 def test_gpu_measurement_script_runs_tiny_on_the_cpu_with_only_its_allowed_imports(tmp_path):
     out = tmp_path / "step.json"
     script = Path(__file__).parents[1] / "scripts" / "gpu_distill_step.py"
