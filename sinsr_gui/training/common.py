@@ -118,6 +118,13 @@ def set_rng_states(states: dict, gen: torch.Generator) -> None:
 
 
 
+@torch.no_grad()
+def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """``ema = decay·ema + (1 - decay)·model``, parameter by parameter (the EMA weights a trainer ships)."""
+    for pe, pm in zip(ema.parameters(), model.parameters()):
+        pe.lerp_(pm.detach(), 1.0 - decay)
+
+
 def atomic_save(obj: object, path: Path) -> None:
     # A crash while writing must not destroy the previous checkpoint.
     with atomic_path(path) as tmp:

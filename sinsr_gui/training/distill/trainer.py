@@ -51,6 +51,7 @@ from sinsr_gui.training.common import (
     load_images,
     random_patch,
     to_tensor,
+    update_ema,
 )
 from sinsr_gui.training.degradations import RealWorldDegradation, degrade_bicubic, degrade_real_world
 from sinsr_gui.training.distill.losses import TERMS, distillation_losses
@@ -206,12 +207,6 @@ def make_batch(images, cfg: DistillConfig, step: int, indices: range, latent_cha
 def learning_rate(step: int, cfg: DistillConfig) -> float:
     """Linear warm-up to ``lr`` over ``warmup`` steps, then constant."""
     return cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup))
-
-
-@torch.no_grad()
-def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
-    for pe, pm in zip(ema.parameters(), model.parameters()):
-        pe.lerp_(pm.detach(), 1.0 - decay)
 
 
 def official_state(unet: SwinUNet) -> dict[str, dict[str, torch.Tensor]]:
