@@ -76,7 +76,12 @@ def test_the_two_built_in_cards_say_what_each_model_is_for():
     for card, name in ((photo, builtin.PHOTO), (faithful, builtin.FAITHFUL)):
         path = paths.resource_path(f"models/{name}.safetensors")
         assert card["file"]["bytes"] == path.stat().st_size
-        assert card["architecture"]["config"] == faithful["architecture"]["config"]  # the same small network
+        assert card["architecture"]["class"] == "sinsr_gui.nn.compact.CompactSRNet"  # the same small family
         assert "non-commercial" in json.dumps(card["licence"])
         assert card["training"]["datasets"]
     assert photo["training"]["degradations"]["real_world_prob"] > 0  # trained for real photos
+    # Photo v3: distilled from Real-ESRGAN x4plus, at most general-x4v3's size (64 features, 32 convolutions)
+    assert "Real-ESRGAN x4plus" in photo["training"]["teacher"]["name"]
+    assert "BSD-3-Clause" in photo["training"]["teacher"]["licence"]
+    assert photo["architecture"]["config"]["num_feat"] <= 64 and photo["architecture"]["config"]["num_conv"] <= 32
+    assert [p["steps"] for p in photo["training"]["phases"]] == [771, 1240]

@@ -349,6 +349,8 @@ def train(cfg: DistillConfig, *, resume: bool = False, device_name: str = "auto"
             s.load_state_dict(ckpt["students"][s.name])
         step, elapsed_before = int(ckpt["step"]), float(ckpt["elapsed_s"])
         _trim_log(out / LOG_NAME, step)
+        if step >= cfg.steps:
+            return out  # a finished run: nothing to do, nothing rewritten
 
     images = load_images(list_images(cfg.data), min_side=cfg.lr_patch * 4)
     if not images:
@@ -432,13 +434,14 @@ def _trim_log(path: Path, step: int) -> None:
         path.write_text("".join(kept), encoding="utf-8")
 
 
-def export_photo_distilled(run_variant: Path, dest: Path) -> Path:
+def export_photo_distilled(run_variant: Path, dest: Path, data_note: str = "") -> Path:
     """Export one variant of a ``python -m sinsr_gui.training.photo_distill`` run as the built-in "Photo" model.
 
     ``run_variant`` is the variant's folder (``photo_x4.safetensors`` and ``config.json``). Writes
     ``dest/photo_x4.safetensors`` and the card ``dest/photo_x4.json``; returns the card path. The card names the
     teacher and its licence, the data, the losses, every training phase (the run's ``phases`` record, when it
-    was continued from another run's weights) and the command that repeats it.
+    was continued from another run's weights) and the command that repeats it. ``data_note`` says how the
+    data of the recorded commands relate to the named datasets (e.g. copies re-encoded for a transfer).
     """
     run_variant, dest = Path(run_variant), Path(dest)
     meta = json.loads((run_variant / CONFIG_NAME).read_text(encoding="utf-8"))
@@ -462,6 +465,7 @@ def export_photo_distilled(run_variant: Path, dest: Path) -> Path:
             "teacher": {"name": "Real-ESRGAN x4plus (RRDB, 16.7 M parameters)", "licence": TEACHER_LICENCE,
                         "conversion": "sinsr_gui.weights.ncnn.convert_ncnn_pair (exact: fp16 weights, fp32 biases)"},
             "datasets": datasets,
+            "data_note": data_note,
             "images_used": meta["images"],
             "variant": meta["variant"],
             "phases": meta.get("phases", []) + [{
@@ -525,6 +529,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--export-from", default=None, help="a variant folder of a run: write the shipped Photo model")
+    p.add_argument("--data-note", default="", help="with --export-from: how the run's data relate to T91/BSD200")
     defaults = DistillConfig(data=[], out="", teacher="")
     for name in ("steps", "batch", "lr_patch", "lr", "warmup", "d_warmup", "ema", "seed", "num_conv",
                  "anchor_sigma", "checkpoint_every", "log_every", "jpeg_min"):
@@ -536,7 +541,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.export_from:
-        print(export_photo_distilled(Path(args.export_from), Path(args.out)))
+        print(export_photo_distilled(Path(args.export_from), Path(args.out), args.data_note))
         return 0
     if not args.data:
         raise SystemExit("--data is required for training")
