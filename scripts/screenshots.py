@@ -6,13 +6,18 @@ INPUT (default: Set14 flowers.png from the shared datasets) is the full-resoluti
 shrinks it 4x (Lanczos) to make the small photo a user would start from, then upscales that with the built-in
 Photo model, or with the tiny case_a SinSR test model when the built-in one is not there (``--model``).
 
-Writes into docs/screenshots/: empty.png, compare_100.png, compare_zoom.png, side_by_side.png, first_run.png,
-settings.png. Everything runs with a throw-away SINSR_GUI_HOME, so no real settings or weights are touched.
+Writes into docs/screenshots/: empty.png, compare_100.png, compare_zoom.png, side_by_side.png, first_run.png
+(the first-launch banner), first_run_panel.png (Model > Get the SinSR model…), where_to_save.png (the question
+before the first automatic save), batch_summary.png (after a batch with an unreadable file), unreadable.png,
+retry.png (upscaling again: the old result and the zoom stay), ab_compare.png (two results), settings.png and
+settings_advanced.png. Everything runs with a throw-away SINSR_GUI_HOME, so no real settings or weights are
+touched.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import sys
@@ -47,10 +52,14 @@ def settle(seconds: float = 0.4) -> None:
         time.sleep(0.01)
 
 
-def grab(widget, path: Path) -> None:
+def grab(widget, path: Path, *, wait: bool = True) -> None:
     """A screen grab of the widget's area (what the X server shows), falling back to a widget render."""
     from PySide6.QtWidgets import QApplication
 
+    if not wait:  # a state that lasts moments: render the widget as it is now
+        widget.grab().save(str(path))
+        print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+        return
     settle()
     screen = widget.screen() or QApplication.primaryScreen()
     top_left = widget.mapToGlobal(widget.rect().topLeft())
@@ -78,6 +87,7 @@ def main() -> int:
     from PySide6.QtCore import QPointF
 
     sys.path.insert(0, str(ROOT))
+    from sinsr_gui.qt import dialogs
     from sinsr_gui.qt.app import create_application
     from sinsr_gui.qt.compare_view import CompareMode
     from sinsr_gui.qt.main_window import MainWindow
@@ -110,12 +120,14 @@ def main() -> int:
     small.save(photo)
 
     out = args.out
-    # 1. First launch without SinSR: the first-run panel.
+    # 1. First launch without SinSR: the one-line offer, then the panel from the banner (or the Model menu).
     first = MainWindow(Settings(), persist=False)
     first.resize(*SIZE)
     first.show()
     wait_until(first.isVisible)
     grab(first, out / "first_run.png")
+    first.show_first_run()
+    grab(first, out / "first_run_panel.png")
     first.close()
 
     # 2. The empty window (model chosen), then a photo before and after.
@@ -127,6 +139,7 @@ def main() -> int:
 
     window.add_paths([photo])
     wait_until(lambda: window.display.current is not None)
+    grab(window.settings_dock, out / "settings.png")  # as a newcomer sees it: Advanced collapsed
     window.start_processing()
     wait_until(lambda: all(j.state in ("done", "failed") for j in window.queue) and not window.is_busy(), 600)
     job = next(iter(window.queue))
@@ -148,8 +161,57 @@ def main() -> int:
     grab(window, out / "side_by_side.png")
     window.set_compare_mode(CompareMode.SPLIT)
 
-    # 3. The settings panel on its own.
-    grab(window.settings_dock, out / "settings.png")
+    # 3. Upscaling again with the other built-in model: the result and the zoom stay until the new one is
+    # there; then the two results side by side of the divider (A/B).
+    other = "faithful" if window.settings.model == "photo" else "photo"
+    window.preferences.update({"model": other})
+    view.set_zoom(3.0, centre)
+    window.retry_jobs([job.id])
+    grab(window, out / "retry.png", wait=False)
+    wait_until(lambda: job.state == "done" and not window.is_busy(), 600)
+    window.commands.compare_previous.trigger()
+    grab(window, out / "ab_compare.png")
+    window.commands.compare_previous.trigger()
+
+    # 4. The settings panel with its technical options open.
+    window.settings_panel.advanced_button.setChecked(True)
+    grab(window.settings_dock, out / "settings_advanced.png")
+    window.settings_panel.advanced_button.setChecked(False)
+    window.shutdown()
+    window.queue.remove(window.queue.ids())
+    window.close()
+
+    # 5. A batch with an unreadable file, saving next to the photos for the first time: the question, the
+    # summary with its Open folder button, the reason an unreadable file gives in the view.
+    batch = home / "batch"
+    batch.mkdir()
+    for i, box in enumerate(((0, 0), (small.width // 3, small.height // 3))):
+        small.crop((*box, box[0] + small.width * 2 // 3, box[1] + small.height * 2 // 3)).save(batch / f"IMG_00{i + 1}.png")
+    (batch / "IMG_003.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated download")
+    window = MainWindow(dataclasses.replace(settings, auto_save_confirmed=False), persist=False)
+    window.resize(*SIZE)
+    window.show()
+    wait_until(window.isVisible)
+    window.add_paths([batch])
+    wait_until(lambda: not window._adding)
+    real_exec = dialogs.QMessageBox.exec
+
+    def grab_question(box) -> int:
+        box.show()
+        grab(box, out / "where_to_save.png")
+        box.defaultButton().click()
+        return 0
+
+    dialogs.QMessageBox.exec = grab_question
+    try:
+        window.start_processing()
+    finally:
+        dialogs.QMessageBox.exec = real_exec
+    wait_until(lambda: window.banner.kind == "run" and not window.is_busy(), 600)
+    grab(window, out / "batch_summary.png")
+    bad = next(j for j in window.queue if j.path.suffix == ".jpg")
+    window.queue_panel.set_current(bad.id)
+    grab(window, out / "unreadable.png")
 
     print(f"Processed with {model_name}; input {args.input.name} shrunk 4x to {small.width}x{small.height}.")
     window.shutdown()

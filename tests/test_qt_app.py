@@ -70,9 +70,11 @@ def restore_application_look(qapp):
 def answers(monkeypatch):
     """Answer the app's questions without modal dialogs; record errors shown to the user (and, through
     make_window, every status-bar message)."""
-    shown: dict[str, list] = {"errors": [], "asked": [], "status": []}
+    shown: dict[str, list] = {"errors": [], "asked": [], "chosen": [], "status": []}
     monkeypatch.setattr(dialogs, "ask", lambda parent, title, text, **kw: shown["asked"].append(title) or True)
     monkeypatch.setattr(dialogs, "ask_save_discard", lambda *a, **kw: "discard")
+    monkeypatch.setattr(dialogs, "choose", lambda parent, title, text, options: shown["chosen"].append(title)
+                        or options[0][0])
     monkeypatch.setattr(dialogs, "show_error", lambda parent, message, title="": shown["errors"].append(message))
     monkeypatch.setattr(dialogs, "open_folder", lambda folder: True)
     return shown
@@ -531,6 +533,8 @@ def test_first_run_panel_and_model_picker(qtbot, make_window):
     from sinsr_gui.engine.models import descriptor_for
 
     window = make_window(Settings())  # nothing installed, nothing configured
+    assert window.banner.kind == "first_run" and not window.first_run_dock.isVisible()  # offered in one line
+    window.banner.buttons()["Get SinSR…"].click()
     assert window.first_run_dock.isVisible()
     panel = window.first_run_panel
     assert not panel.download_button.isEnabled()  # no download without explicit consent
@@ -579,6 +583,7 @@ def test_first_run_download_resumes_and_installs(qtbot, make_window, tmp_path, m
         server.serve("/" + registry.get("vq_f4").filename, vq)
         window = make_window(Settings(), registry=registry)
         panel = window.first_run_panel
+        window.banner.buttons()["Get SinSR…"].click()
         assert window.first_run_dock.isVisible()
         panel.consent_check.setChecked(True)
         panel.download_button.click()

@@ -162,7 +162,7 @@ def test_worker_slot_failure_cancel_and_shutdown(qtbot, wait):
     wait(lambda: started)
     assert slot.shutdown(TIMEOUT_MS)  # cancels, waits for the thread, delivers what was queued
     (message, error), = failures
-    assert isinstance(error, ModelUnavailable) and message == f"Gone. Get them with {GET_MODEL}"
+    assert isinstance(error, ModelUnavailable) and message == f"Gone. Download the model files with {GET_MODEL}"
     assert not slot.active and slot.closed
     assert not slot.start(lambda control: None)  # after shutdown: refused
 
@@ -238,7 +238,7 @@ def test_a_model_failure_stops_the_queue_a_bad_file_does_not(qtbot, tmp_path, wa
     wait(lambda: not runner.busy)
     first, second = queue
     assert first.state == "failed" and second.state == "waiting"  # every other photo would fail the same way
-    assert rec.of("error") == [(f"The SinSR weights are not installed. Get them with {GET_MODEL}", "Cannot upscale")]
+    assert rec.of("error") == [(f"The SinSR weights are not installed. Download the model files with {GET_MODEL}", "Cannot upscale")]
 
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image")

@@ -16,12 +16,13 @@ from typing import Any
 
 from PySide6.QtCore import QEvent, QRect, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QImage
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QWidget
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QVBoxLayout, QWidget
 
 from sinsr_gui import paths
 from sinsr_gui.engine.imageio.formats import normalize_format
 from sinsr_gui.qt import dialogs
 from sinsr_gui.qt.actions import WindowActions
+from sinsr_gui.qt.banner import Banner
 from sinsr_gui.qt.compare_view import CompareMode, CompareView
 from sinsr_gui.qt.controllers.community import CommunityController
 from sinsr_gui.qt.controllers.comparison import Comparison
@@ -38,9 +39,9 @@ from sinsr_gui.qt.intake import IMAGE_FILTER, PhotoIntake, pictures_folder
 from sinsr_gui.qt.messages import GET_MODEL
 from sinsr_gui.qt.model_status import ModelStatus
 from sinsr_gui.qt.queue_events import QueueEvents
-from sinsr_gui.qt.queue_panel import QueuePanel
+from sinsr_gui.qt.queue_panel import UNREADABLE, QueuePanel
 from sinsr_gui.qt.settings_panel import SettingsPanel
-from sinsr_gui.qt.status_area import StatusArea
+from sinsr_gui.qt.status_area import StatusArea, StatusBar
 from sinsr_gui.qt.tasks import Tasks
 from sinsr_gui.qt.text import count
 from sinsr_gui.queue import RETRYABLE, PhotoQueue
@@ -70,6 +71,10 @@ class MainWindow(QMainWindow):
         self.model_status = ModelStatus(self.settings, self)
         self._current_id = -1
         self._close_confirmed = self._close_pending = False
+        self._run_ids: set[int] = set()  # the photos of the run in progress, for its summary
+        self._unreported: set[int] = set()  # photos found unreadable since the last summary
+        self._unreadable: set[int] = set()  # photos whose file cannot be read (until retried)
+        self._adding: dict[int, bool] = {}  # photos just added whose thumbnail is pending (True: readable)
 
         self.setWindowTitle(f"{APP_TITLE}[*]")
         if not (icon := app_icon()).isNull():
@@ -79,13 +84,21 @@ class MainWindow(QMainWindow):
 
         # Views.
         self.compare_view = CompareView(self, mode=CompareMode(self.settings.compare_mode), flip_key=Qt.Key.Key_Space)
-        self.setCentralWidget(self.compare_view)
+        self.banner = Banner()  # news after a run, the first-run offer: one line above the photo
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.banner)
+        column.addWidget(self.compare_view, 1)
+        self.setCentralWidget(central)
         self.queue_panel = QueuePanel()
         self.queue_dock = self._dock("Photos", "queueDock", self.queue_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         from sinsr_gui.engine.devices import available_devices
 
         self.settings_panel = SettingsPanel(self.settings, self.model_status.picker(),
-                                            [("auto", "Automatic (fastest available)"), *available_devices()])
+                                            [("auto", "Automatic (fastest available)"), *available_devices()],
+                                            applies=self.model_status.options_used())
         self.settings_dock = self._dock("Settings", "settingsDock", self.settings_panel,
                                         Qt.DockWidgetArea.RightDockWidgetArea)
         installed = dict(self.model_status.choices())
@@ -93,8 +106,9 @@ class MainWindow(QMainWindow):
             (d.kind, d.display_name, d.summary, installed.get(d, False)) for d in (builtin.PHOTO, builtin.FAITHFUL)])
         self.first_run_dock = self._dock("Get the SinSR model", "firstRunDock", self.first_run_panel,
                                          Qt.DockWidgetArea.RightDockWidgetArea)
-        self.tabifyDockWidget(self.settings_dock, self.first_run_dock)  # on a first launch, the model choice in front
+        self.tabifyDockWidget(self.settings_dock, self.first_run_dock)  # shown on request, beside the settings
         self.resizeDocks([self.queue_dock, self.settings_dock], [240, 360], Qt.Orientation.Horizontal)
+        self.setStatusBar(StatusBar())
         self.status = StatusArea(self.statusBar(), self.cancel)
 
         # Controllers: one per flow, each with its own worker slot (the settings need none).
@@ -158,6 +172,8 @@ class MainWindow(QMainWindow):
         queue_toggle.setShortcut("F7")
         settings_toggle.setShortcut("F8")
         actions = WindowActions(self, handlers, queue, {"queue_dock": queue_toggle, "settings_dock": settings_toggle})
+        actions.keys.hold[Qt.Key.Key_Space.value] = cv.hold_flip  # Space flips wherever the focus is
+        actions.keys.own_keys = cv
         (actions.split if cv.mode() is CompareMode.SPLIT else actions.side).setChecked(True)
         actions.before_original.setChecked(self.settings.before_view == "original")
         return actions
@@ -173,7 +189,8 @@ class MainWindow(QMainWindow):
         q.currentItemChanged.connect(self._on_current_changed)
         q.orderChanged.connect(self._on_order_changed)
         q.list.itemSelectionChanged.connect(self._update_actions)
-        cv.zoomChanged.connect(lambda zoom: self.status.zoom_label.setText(f"{zoom * 100:.0f} %"))
+        cv.zoomChanged.connect(self._show_zoom)
+        self.banner.closed.connect(self._on_banner_closed)
         cv.cursorPixelChanged.connect(self._on_cursor_pixel)
         cv.regionSelected.connect(self.preview)
         self.settings_panel.resetRequested.connect(self.reset_settings)
@@ -204,6 +221,7 @@ class MainWindow(QMainWindow):
         self.saver.failed.connect(self._on_save_failed)
         self.saver.upscaleAgainOffered.connect(self._offer_upscale_again)
         self.saver.done.connect(self._on_save_done)
+        self.saver.alreadySaved.connect(self._on_already_saved)
         self.weights.installed.connect(self._on_weights_installed)
         self.community.installed.connect(lambda _choice, text: self._on_weights_installed(text))
         self.community.imported.connect(self._on_weights_installed)
@@ -220,7 +238,8 @@ class MainWindow(QMainWindow):
             self.queue_panel.add_item(job.id, job.path.name, str(job.path))
         if added:
             self.thumbnails.add([(j.id, j.path) for j in added])
-            self.status.say(f"Added {count(len(added), 'photo')}. Ctrl+Return upscales; P previews the part in view.")
+            self._adding.update({j.id: False for j in added})
+            self.status.say(f"Adding {count(len(self._adding), 'photo')}…")  # counted once each has been read
         elif missing:
             self.status.say(f'"{missing[0].name}" does not exist.', f'"{missing[0]}" does not exist; check it was '
                             "not moved or renamed.")
@@ -242,6 +261,10 @@ class MainWindow(QMainWindow):
         for job in self.queue.remove(ids):
             self.photos.forget(job.path)
         self.thumbnails.forget(ids)
+        for i in ids:
+            for kept in (self._unreported, self._run_ids, self._unreadable):
+                kept.discard(i)
+        self._thumbnail_resolved(ids, readable=False, forget=True)
         self.queue_panel.remove_items(ids)
         if self._current_id in ids:
             self._on_current_changed(self.queue_panel.current_id())
@@ -260,10 +283,19 @@ class MainWindow(QMainWindow):
                 self, "Replace unsaved results?", "Upscaling again drops earlier results that are not saved yet.",
                 yes="Upscale again", no="Keep"):
             return
+        shown = self._shown()
         for job in self.queue.retry([j.id for j in jobs]):
+            self._unreadable.discard(job.id)
             self._refresh_job(job.id)
-            if job.id == self._current_id:
-                self.display.show(job)  # the kept result becomes the one to compare with
+            if job.id != self._current_id:
+                continue
+            if shown is not None and shown.after is not None:
+                # Zoom, pan and the result stay on screen until the new one replaces them; the result
+                # shown becomes the one to compare with (A/B).
+                shown.previous, shown.previous_label = shown.after, shown.after_label
+                self.comparison.upscaling_again(shown)
+            else:
+                self.display.show(job)
         self.start_processing()
 
     def retry_selected(self) -> None:
@@ -287,12 +319,42 @@ class MainWindow(QMainWindow):
             job.size = job.size or size
             self.queue_panel.set_thumbnail(job_id, image)
             self.queue_panel.show_job(job)
+        self._thumbnail_resolved([job_id], readable=True)
 
     def _on_unreadable(self, job_id: int, message: str) -> None:
         job = self.queue.get(job_id)
         if job is not None and job.state == "waiting":  # it cannot be upscaled either: say so now
             self.queue.fail(job_id, message)
-            self._refresh_job(job_id, label="Unreadable")
+            self._unreported.add(job_id)
+            self._unreadable.add(job_id)
+            self._refresh_job(job_id, label=UNREADABLE)
+            if job_id == self._current_id:
+                self._show_unreadable(job)
+        self._thumbnail_resolved([job_id], readable=False)
+
+    def _thumbnail_resolved(self, ids: list[int], *, readable: bool, forget: bool = False) -> None:
+        """Count an added photo as readable or not; once every photo of the addition is known, say how
+        many were added (only the readable ones) and how many cannot be read."""
+        pending = [i for i in ids if i in self._adding]
+        if not pending:
+            return
+        for i in pending:
+            if forget:
+                del self._adding[i]
+            else:
+                self._adding[i] = readable or None  # None: unreadable
+        if any(v is False for v in self._adding.values()):
+            return  # still reading some
+        good = [i for i, ok in self._adding.items() if ok]
+        bad = [i for i, ok in self._adding.items() if ok is None]
+        self._adding.clear()
+        text = f"Added {count(len(good), 'photo')}"
+        if bad:
+            names = ", ".join(j.path.name for j in map(self.queue.get, bad) if j is not None)
+            self.status.say(f"{text}; {count(len(bad), 'file')} cannot be read (marked {UNREADABLE}).",
+                            f"{text}; these cannot be read: {names}.")
+        elif good:
+            self.status.say(f"{text}. Ctrl+Return upscales; P previews the part in view.")
 
     # ============================================================================================ input
     def open_files(self) -> None:
@@ -312,9 +374,52 @@ class MainWindow(QMainWindow):
     # ============================================================================== upscaling, previews
     def start_processing(self) -> None:
         """Upscale every waiting photo; a running preview is stopped first (one model run at a time)."""
-        if not self.tasks.run_after_preview():
+        if not self._where_to_save_confirmed():
             return
+        if self.tasks.run_after_preview():
+            self._start_run()
+
+    def _start_run(self) -> None:
+        self._run_ids.update(j.id for j in self.queue.waiting())
+        self.banner.clear("run")  # the last run's news is old now
         self.runner.start()
+
+    def _saves_automatically(self, waiting: int) -> bool:
+        """Whether a run of ``waiting`` photos saves each result as it is ready (Settings > Save automatically)."""
+        mode = self.settings.auto_save
+        return mode == "always" or (mode == "batch" and waiting + (1 if self.runner.busy else 0) > 1)
+
+    def _where_to_save_confirmed(self) -> bool:
+        """The first time a run would save next to the photos on its own, ask: the user sees and chooses
+        where the files go (remembered). False: the user cancelled."""
+        waiting = self.queue.waiting()
+        s = self.settings
+        if s.auto_save_confirmed or s.output_dir or not waiting or not self._saves_automatically(len(waiting)):
+            return True
+        try:
+            example = self.queue.output_path(waiting[0], s.to_options().output, s.scale, None)
+        except ValueError:
+            return True  # the run says the name pattern is invalid itself
+        what = "each result" if len(waiting) > 1 else "the result"
+        choice = dialogs.choose(
+            self, "Where should the results go?",
+            f"Upscaling {count(len(waiting), 'photo')} saves {what} as soon as it is ready, next to its photo "
+            f"(e.g. {example}). The photos themselves are never changed.\n\nYou can change this any time in "
+            "Settings > Save to and Settings > Save automatically.",
+            [("here", "Save next to the photos"), ("folder", "Choose a folder…"),
+             ("keep", "Don't save; I'll save myself")])
+        if choice is None:
+            return False
+        if choice == "folder":
+            folder = QFileDialog.getExistingDirectory(self, "Save results in", s.last_open_dir)
+            if not folder:
+                return False
+            self.preferences.update({"output_dir": folder, "auto_save_confirmed": True})
+        elif choice == "keep":
+            self.preferences.update({"auto_save": "never", "auto_save_confirmed": True})
+        else:
+            self.preferences.update({"auto_save_confirmed": True})
+        return True
 
     def cancel(self) -> None:
         """Esc: stop the running upscale (the rest of the queue waits) and any preview."""
@@ -361,11 +466,50 @@ class MainWindow(QMainWindow):
             self.display.show(self.queue.get(job_id))  # still opening: reload so the result is included
 
     def _on_work_changed(self, _busy: bool = False) -> None:
+        if not self.runner.busy and self._run_ids:
+            self._summarise_run()
         if not self.tasks.model_busy:
             self.status.set_progress_visible(False)
             if self.tasks.take_pending_run():
-                self.runner.start()
+                self._start_run()
         self._update_actions()
+
+    def _summarise_run(self) -> None:
+        """After a run: how many were upscaled, where the saved files went (with a button that opens the
+        folder), and how many failed or could not be read, in the banner; each saved file in the log."""
+        jobs = [j for j in map(self.queue.get, sorted(self._run_ids | self._unreported)) if j is not None]
+        self._run_ids.clear()
+        self._unreported.clear()
+        done = [j for j in jobs if j.state == "done"]
+        saved = [j.saved_path for j in done if j.saved_path is not None]
+        failed = [j for j in jobs if j.state == "failed"]
+        stopped = [j for j in jobs if j.state in ("cancelled", "waiting")]
+        if len(jobs) < 2 and not saved:
+            return  # one photo, kept in memory: the status bar has said it (and Ctrl+S saves it)
+        for path in saved:
+            log.info("saved %s", path)
+        parts = [f"{count(len(done), 'photo')} upscaled"]
+        folders = list(dict.fromkeys(p.parent for p in saved))
+        if saved:
+            where = str(folders[0]) if len(folders) == 1 else f"next to each photo ({len(folders)} folders)"
+            parts[0] += (f", saved in {where}" if len(saved) == len(done) else
+                         f"; {len(saved)} saved in {where}")
+        if len(done) > len(saved):
+            parts.append(f"{len(done) - len(saved)} not saved yet (File > Save all)")
+        if failed:
+            unreadable = sum(1 for j in failed if j.id in self._unreadable)
+            parts.append(f"{len(failed)} failed" + (f" ({unreadable} cannot be read)" if unreadable else ""))
+        if stopped:
+            parts.append(f"{len(stopped)} stopped")
+        text = "; ".join(parts) + "."
+        buttons = []
+        if folders:
+            buttons.append(("Open folder", lambda f=folders[0]: dialogs.open_folder(f)))
+        if failed:
+            buttons.append(("Show failed", lambda i=failed[0].id: self.queue_panel.set_current(i)))
+        details = "\n".join([*(str(p) for p in saved), *(f"{j.path.name}: {j.message}" for j in failed)])
+        self.banner.show_message(text, buttons, kind="run", tip=details)
+        log.info("%s", text)  # the status bar has the run's own "Finished" line
 
     # ==================================================================================== the compare view
     def _shown(self) -> Shown | None:
@@ -377,9 +521,20 @@ class MainWindow(QMainWindow):
         self._current_id = job_id
         self.previewer.invalidate()  # a preview still running belongs to the previous photo
         self.compare_view.clear()
-        self.display.show(self.queue.get(job_id))
+        self.comparison.clear()
+        self.status.show_zoom(0.0, 0.0)  # until the new photo is shown
+        job = self.queue.get(job_id)
+        if job is not None and job_id in self._unreadable:
+            self.display.show(None)
+            self._show_unreadable(job)
+        else:
+            self.display.show(job)
         self._update_title()
         self._update_actions()
+
+    def _show_unreadable(self, job) -> None:
+        """The reason, where the photo would be (not only in the queue's tooltip)."""
+        self.compare_view.show_problem(f"{job.path.name} cannot be opened", job.message)
 
     def _on_shown(self, shown: Shown) -> None:
         job = self.queue.get(shown.job_id)
@@ -390,11 +545,18 @@ class MainWindow(QMainWindow):
             self.queue_panel.show_job(job)
         scale = job.result.scale if job.result is not None else self.settings.scale
         self.comparison.show(shown, scale)
+        self._show_zoom(self.compare_view.zoom())
         self._update_actions()
 
     def _on_display_failed(self, job_id: int, message: str) -> None:
         if job_id == self._current_id and (job := self.queue.get(job_id)) is not None:
+            self.compare_view.show_problem(f"{job.path.name} cannot be shown", message)
             self.status.say(f"{job.path.name} cannot be shown.", message)
+
+    def _show_zoom(self, zoom: float) -> None:
+        shown = self._shown()
+        width = shown.photo.size[0] if shown is not None else 0
+        self.status.show_zoom(zoom, self.compare_view.output_size().width() / width if width else 0.0)
 
     def set_compare_mode(self, mode: CompareMode) -> None:
         self.compare_view.set_mode(mode)
@@ -436,6 +598,12 @@ class MainWindow(QMainWindow):
         self._close_pending = self._close_confirmed = False  # "Save all" before quitting failed: do not close
         dialogs.show_error(self, message, "Not saved")
 
+    def _on_already_saved(self, path: Path) -> None:
+        """Save on a result that is already on disk (saved by a run, or by an earlier Save): where it is."""
+        self.banner.show_message(f"{path.name} is already saved in {path.parent}. Save as… makes a copy "
+                                 "under another name or format.",
+                                 [("Open folder", lambda: dialogs.open_folder(path.parent))], kind="saved")
+
     def _on_save_done(self, ok: bool) -> None:
         if not ok:
             self._close_pending = self._close_confirmed = False
@@ -467,15 +635,28 @@ class MainWindow(QMainWindow):
 
     # =================================================================================== models, first run
     def _update_first_run(self) -> None:
+        """On the first launch without SinSR: one line above the photo says which model is in use and offers
+        SinSR; it is shown once (remembered), after that the offer is in the Model menu."""
+        self.first_run_dock.hide()  # a layout saved while it was open must not bring it back
         if not self.model_status.first_run_needed():
-            self.first_run_dock.hide()
             return
-        self.show_first_run()
+        descriptor, _ = self.model_status.expected()
+        using = (f"You are using {descriptor.display_name}: it comes with the app and works offline."
+                 if descriptor is not None else "No model is installed yet.")
+        self.banner.show_message(
+            f"{using} For the most natural detail, get SinSR: a download of about 700 MB, for non-commercial "
+            f"use (also later in {GET_MODEL}).", [("Get SinSR…", self.show_first_run)], kind="first_run")
+        self.preferences.update({"first_run_done": True}, show=False)
 
     def show_first_run(self) -> None:
+        self.banner.clear("first_run")
         self.weights.refresh(announce=True)
         self.first_run_dock.show()
         self.first_run_dock.raise_()
+
+    def _on_banner_closed(self, kind: str) -> None:
+        if kind == "first_run":
+            self.status.say(f"{GET_MODEL} gets SinSR any time.")
 
     def use_builtin(self, kind: str) -> None:
         from sinsr_gui.engine.models import descriptor_for
@@ -487,7 +668,7 @@ class MainWindow(QMainWindow):
     def _on_weights_installed(self, message: str) -> None:
         self.cache.release()  # "Automatic" meant a built-in model until now
         self.model_status.forget()
-        self.settings_panel.set_model_choices(self.model_status.picker())
+        self.settings_panel.set_model_choices(self.model_status.picker(), self.model_status.options_used())
         self.preferences.update({"first_run_done": True}, show=False)  # a model was chosen
         self.status.say(message)
         QTimer.singleShot(2500, self.first_run_dock.hide)
@@ -515,6 +696,8 @@ class MainWindow(QMainWindow):
         selected = self.queue_panel.selected_ids() or [self._current_id]
         a.retry.setEnabled(any(j.state in RETRYABLE for j in map(self.queue.get, selected) if j is not None))
         a.compare_previous.setEnabled(self.comparison.can_compare_results)
+        why = "" if self.comparison.can_compare_results else self.comparison.why_no_previous(job)
+        a.compare_previous.setText(f"Compare with the &previous result{f' ({why})' if why else ''}")
         a.swap_results.setEnabled(job is not None and job.previous is not None and not self.runner.busy)
 
     def show_shortcuts(self) -> None:

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 log = logging.getLogger(__name__)
 MESSAGE_MS = 10_000
+PADDING = 6  # px left and right of each field's text
 
 
 class ElidedLabel(QLabel):
@@ -35,6 +36,7 @@ class ElidedLabel(QLabel):
         self._tip = tip  # what the field is, shown under the text in the tooltip
         self.setToolTip(tip)
         self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setContentsMargins(PADDING, 0, PADDING, 0)
         self.setSizePolicy(QSizePolicy.Policy.Ignored if width is None else QSizePolicy.Policy.Fixed,
                            QSizePolicy.Policy.Preferred)
         if width is not None:
@@ -83,23 +85,28 @@ class StatusArea:
     def __init__(self, bar: QStatusBar, cancel: Callable[[], None]) -> None:
         self.bar = bar
         em = bar.fontMetrics().horizontalAdvance("M")
+
+        def fits(sample: str) -> int:  # a field as wide as its longest usual text
+            return bar.fontMetrics().horizontalAdvance(sample) + 2 * PADDING + 4
+
         self.message_label = ElidedLabel()
         self.message_label.setObjectName("statusMessage")
+        self.message_label.setMinimumWidth(12 * em)
         self.progress_label = ElidedLabel("The photo being upscaled, its progress and the time left.",
-                                          width=22 * em)
+                                          width=18 * em)
         self.progress_bar = QProgressBar()
-        self.progress_bar.setFixedWidth(9 * em)
+        self.progress_bar.setFixedWidth(8 * em)
         self.progress_bar.setTextVisible(False)
         self.cancel_button = QToolButton()
         self.cancel_button.setText("Cancel")
         self.cancel_button.setToolTip("Stop upscaling (Esc). The photo can be retried later.")
         self.cancel_button.clicked.connect(lambda _checked=False: cancel())
         self.model_label = ElidedLabel("The model, device and precision in use (change them in Settings).",
-                                       width=19 * em)
+                                       width=fits("Real-ESRGAN x4plus · CUDA:0 · bf16"))
         self.pixel_label = ElidedLabel("The pixel under the mouse, in the result and in the original.",
-                                       width=17 * em)
+                                       width=fits("x 88888, y 88888 (original 8888, 8888)"))
         self.zoom_label = ElidedLabel("Ctrl+0 fits the window, Ctrl+1 shows the result's pixels 1:1.",
-                                      width=6 * em)
+                                      width=fits("8888 %"))
         bar.addPermanentWidget(self.message_label, 1)  # permanent: a message never hides the other fields
         for w in (self.progress_label, self.progress_bar, self.cancel_button):
             bar.addPermanentWidget(w)

@@ -9,6 +9,7 @@ cannot be (encoding it again would lose quality), so the controller offers to up
 from __future__ import annotations
 
 import dataclasses
+import filecmp
 import functools
 import logging
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ class SaveItem:
 class Saved:
     job_id: int
     path: Path
+    existing: bool = False  # the same bytes were already there (saved before): nothing new was written
 
 
 @dataclass
@@ -58,6 +60,15 @@ def _pixels(item: SaveItem) -> Any:
     return reopen_saved(item.result, item.saved_before)
 
 
+def _unless_duplicate(item: SaveItem, path: Path) -> Saved:
+    """A save that had to pick another name because ``item.dest`` exists, but wrote the very same bytes
+    (the result was saved there before, e.g. by a batch), keeps the existing file instead of a copy."""
+    if path != item.dest and item.dest.is_file() and filecmp.cmp(path, item.dest, shallow=False):
+        path.unlink()  # the copy this save just wrote, never anything else
+        return Saved(item.job_id, item.dest, existing=True)
+    return Saved(item.job_id, path)
+
+
 def save_task(control: TaskControl, *, items: list[SaveItem], output: Any, protected: tuple[Path, ...]):
     """Save each item in turn; yields ``Saved`` or ``NotSaved`` for each (one failure does not stop the rest)."""
     from sinsr_gui.engine.photo import Progress, save_result
@@ -66,7 +77,8 @@ def save_task(control: TaskControl, *, items: list[SaveItem], output: Any, prote
         if control.cancel.is_set():
             break
         try:
-            yield Saved(item.job_id, save_result(_pixels(item), item.dest, output, protected=protected))
+            path = save_result(_pixels(item), item.dest, output, protected=protected)
+            yield _unless_duplicate(item, path)
         except Exception as exc:  # noqa: BLE001 - reported per file
             if not isinstance(exc, UserError | OSError):
                 log.exception("saving %s failed", item.dest)
@@ -83,6 +95,7 @@ class SaveController(QObject):
     failed = Signal(str)  # one sentence for a dialog
     upscaleAgainOffered = Signal(int, str)  # job id, why its result cannot be saved again
     done = Signal(bool)  # a save finished; True when everything was saved
+    alreadySaved = Signal(object)  # Path: Save on a result already saved there (nothing was written)
 
     def __init__(self, queue: PhotoQueue, settings: Settings, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -111,6 +124,7 @@ class SaveController(QObject):
         elif job.saved_path is not None:
             self.message.emit(f"Already saved as {job.saved_path.name}. Save as… makes another copy.",
                               f"Saved as {job.saved_path}.")
+            self.alreadySaved.emit(job.saved_path)
         else:
             self._start([job])
 
@@ -174,6 +188,10 @@ class SaveController(QObject):
             return
         self.last_folder = value.path.parent
         self.queue.saved(value.job_id, value.path)
+        if value.existing:
+            self.message.emit(f"Already saved as {value.path.name}: no copy made.", f"Already saved as {value.path}.")
+            self.alreadySaved.emit(value.path)
+            return
         self.message.emit(f"Saved {value.path.name} (File > Open output folder shows it).", f"Saved as {value.path}.")
 
     def _on_finished(self) -> None:
