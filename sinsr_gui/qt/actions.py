@@ -245,6 +245,8 @@ class SingleKeys(QObject):
         if key not in self._actions and key not in self.hold:
             return False
         focus = QApplication.focusWidget()
+        if QApplication.activePopupWidget() is not None:
+            return False  # an open menu or combo box list takes its own keys
         if watched is not focus or not self._inside(focus) or typing_widget(focus):
             return False  # the event on its way to the focus widget, once; text fields keep their letters
         if self.own_keys is not None and (focus is self.own_keys or self.own_keys.isAncestorOf(focus)):
