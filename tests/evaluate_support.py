@@ -20,3 +20,12 @@ def jpeg_roundtrip(img: np.ndarray, quality: int) -> np.ndarray:
     buf = io.BytesIO()
     Image.fromarray(img).save(buf, format="JPEG", quality=quality)
     return np.asarray(Image.open(buf).convert("RGB"))
+
+
+def copy_card(weights) -> None:
+    """Put the built-in Photo card beside ``weights`` (its architecture config is what a candidate is built with)."""
+    import shutil
+
+    from sinsr_gui.weights.builtin import PHOTO, builtin_card_path
+
+    shutil.copy(builtin_card_path(PHOTO), weights.with_suffix(".json"))

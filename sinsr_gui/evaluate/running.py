@@ -78,11 +78,25 @@ def engine_model(choice: str, dtype: str = "auto") -> EngineModel:
 
 
 def candidate_model(weights: Path, dtype: str = "auto") -> EngineModel:
-    """A candidate Photo model (``CompactSRNet`` safetensors, its config in the file's metadata or the default)
-    run exactly as the built-in Photo model: the shipped upscaler with its network swapped for the candidate's."""
-    from sinsr_gui.training.photo import load_initial_generator
+    """A candidate Photo model run exactly as the built-in Photo model: the shipped upscaler with its network
+    swapped for the candidate's. ``weights``: ``CompactSRNet`` safetensors; its config comes from the card beside
+    it (``NAME.json``, ``architecture.config``, like ``resources/models/photo_x4.json``), else from the file's
+    metadata, else the default."""
+    import json
 
-    network = load_initial_generator(str(weights)).eval()
+    from sinsr_gui.nn.compact import CompactConfig, CompactSRNet
+    from sinsr_gui.training.photo import load_initial_generator
+    from sinsr_gui.weights.checkpoint import load_strict, read_state_dict
+
+    card = Path(weights).with_suffix(".json")
+    config = json.loads(card.read_text(encoding="utf-8")).get("architecture", {}).get("config") if card.is_file() \
+        else None
+    if config:
+        network = CompactSRNet.from_config(CompactConfig(**config))
+        load_strict(network, read_state_dict(Path(weights)), source=Path(weights).name)
+    else:
+        network = load_initial_generator(str(weights))
+    network.eval()
     model = copy.copy(engine_model("photo", dtype))
     model.network = network.to(model.device)  # type: ignore[attr-defined]
     return model
