@@ -94,9 +94,15 @@ def test_one_run_has_every_row_and_the_real_photo_sheets(tmp_path: Path, standin
 
 
 def test_the_command_line_refuses_bad_model_pairs_in_its_own_words(tmp_path: Path, capsys):
+    sets = _sets(tmp_path)
     with pytest.raises(SystemExit):
-        cli.main([*_sets(tmp_path), "--models", "v3", "--reference", "none"])
+        cli.main([*sets, "--models", "v3", "--reference", "none"])
     assert "--models takes NAME=WEIGHTS_FILE pairs" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        cli.main(["--set5", "a", "--set14", "b", "--models", f"v3={tmp_path / 'missing.safetensors'}"])
+        cli.main([*sets, "--models", f"v3={tmp_path / 'missing.safetensors'}"])
     assert "is not a file" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit):
+        cli.main(["--set5", str(tmp_path / "empty"), "--set14", str(tmp_path / "set14"), "--reference", "none"])
+    err = capsys.readouterr().err
+    assert "--set5" in err and "holds no PNG, BMP or JPEG images" in err

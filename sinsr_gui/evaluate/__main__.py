@@ -84,6 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = _parser()
     args = p.parse_args(argv)
     sets = {"Set5": args.set5, "Set14": args.set14}
+    for flag, folder in (("--set5", args.set5), ("--set14", args.set14)):
+        if not folder.is_dir() or not list_images(folder):
+            p.error(f"{flag} {folder} holds no PNG, BMP or JPEG images; give the folder of that dataset.")
     if args.ablation:
         return _ablation(args, p, sets)
     candidates = _pairs(p, args.models, "--models")
