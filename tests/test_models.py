@@ -85,3 +85,11 @@ def test_the_two_built_in_cards_say_what_each_model_is_for():
     assert "BSD-3-Clause" in photo["training"]["teacher"]["licence"]
     assert photo["architecture"]["config"]["num_feat"] <= 64 and photo["architecture"]["config"]["num_conv"] <= 32
     assert [p["steps"] for p in photo["training"]["phases"]] == [771, 1240]
+
+
+@pytest.mark.parametrize("kind", ["photo", "faithful"])
+def test_built_in_tile_overlap_covers_the_network_reach(kind):
+    model, _ = load_model(ModelRequest(model=kind, device="cpu", dtype="fp32"))
+    card = builtin.load_builtin_card(builtin.PHOTO if kind == "photo" else builtin.FAITHFUL)
+    reach = card["architecture"]["config"]["num_conv"] + 2  # CompactSRNet.receptive_radius
+    assert model.descriptor.overlap >= reach

@@ -53,6 +53,7 @@ from sinsr_gui.training.common import (
     seed_everything,
     set_rng_states,
     to_tensor,
+    update_ema,
 )
 from sinsr_gui.training.degradations import DegradationMix, usm_sharpen
 from sinsr_gui.training.discriminator import UNetDiscriminatorSN
@@ -122,12 +123,6 @@ def generator_lr(step: int, g_start: int, cfg: PhotoTrainConfig) -> float:
     if step < g_start:
         return 0.0
     return cfg.lr_g * min(1.0, (step - g_start + 1) / max(1, cfg.warmup))
-
-
-@torch.no_grad()
-def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
-    for pe, pm in zip(ema.parameters(), model.parameters()):
-        pe.lerp_(pm.detach(), 1.0 - decay)
 
 
 def train(cfg: PhotoTrainConfig, *, resume: bool = False, quiet: bool = False, threads: int | None = None,

@@ -54,6 +54,7 @@ from sinsr_gui.training.common import (
     random_patch,
     save_weights,
     to_tensor,
+    update_ema,
 )
 from sinsr_gui.training.degradations import DegradationMix, WebPhotoDegradation
 from sinsr_gui.training.discriminator import UNetDiscriminatorSN
@@ -302,9 +303,7 @@ def train_step(students: list[Student], teacher: Teacher, lr_img: torch.Tensor, 
         s.opt.zero_grad(set_to_none=True)
         loss.backward()
         s.opt.step()
-        with torch.no_grad():
-            for pe, pm in zip(s.ema.parameters(), s.model.parameters()):
-                pe.lerp_(pm.detach(), 1.0 - cfg.ema)
+        update_ema(s.ema, s.model, cfg.ema)
         if s.disc is not None:
             with student_cast:
                 d_loss = losses.gan_discriminator_loss(s.disc(target).float(), s.disc(pred.detach().clamp(0, 1)).float())

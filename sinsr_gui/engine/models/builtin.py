@@ -25,7 +25,7 @@ _COMPACT = ModelDescriptor(
     needs_noise=False,
     # Measured: about 6 kB per LR pixel of a tile (features at LR resolution, the x4 output) + 50 MB.
     tile_bytes=(0.05e9, 6_000.0),
-    overlap=32,  # more than the receptive radius (18 LR px): tiles join exactly
+    overlap=40,  # more than the receptive radius (Photo v3: 34 LR px, Faithful 18): tiles join exactly
     # CPU time of a 512x384 photo through the tiler (bf16, channels-last, 1 thread): tile 96 1.24 s, 128 0.97,
     # 192 0.93, 256 1.00, 512 0.98 (docs/performance.md): 192 is the fastest, and larger tiles only cost memory.
     max_cpu_tile=192,
