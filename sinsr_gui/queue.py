@@ -6,7 +6,7 @@ about Qt, so the rules are tested with plain pytest:
 * adding dedupes (a photo is queued once, however it was named) and keeps folders in natural order;
 * a job is ``waiting``, ``running``, ``done``, ``failed`` or ``cancelled`` (:class:`JobState`), and only the
   queue's transition methods change that (``start``, ``finish``, ``fail``, ``cancel``, ``retry``, and
-  ``saved`` for where a result went): a job's state has one owner;
+  ``saved`` for where a result went, ``note_size`` for the photo's size once read): a job has one owner;
 * every change is one :class:`QueueEvent` to the subscribers (``subscribe``): the views follow the queue
   instead of each writer telling them (the Qt layer relays it as a signal, ``sinsr_gui.qt.queue_events``);
 * where a result is saved: the output folder rule shared with the command line
@@ -74,7 +74,7 @@ class Job:
     pasted: bool = False
     _state: JobState = field(default=JobState.WAITING, repr=False)
     message: str = ""  # why it failed or was cancelled, or where it was saved
-    size: tuple[int, int] | None = None  # (width, height) of the input, once read
+    _size: tuple[int, int] | None = field(default=None, repr=False)
     result: UpscaleResult | None = None  # rgb None once a batch saved it and released its pixels
     saved_path: Path | None = None
     # The result before the latest "Upscale again" (another model, seed or sampler), kept in memory so the
@@ -86,6 +86,11 @@ class Job:
     def state(self) -> JobState:
         """Changed only by the queue's transitions."""
         return self._state
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        """(width, height) of the input, once read; set by the queue (:meth:`PhotoQueue.note_size`)."""
+        return self._size
 
     @property
     def unsaved(self) -> bool:
@@ -211,7 +216,7 @@ class PhotoQueue:
         job = self._move(job_id, (JobState.RUNNING,), JobState.DONE)
         if job is not None:
             job.result, job.saved_path = result, saved_path
-            job.size = job.size or result.input_size
+            job._size = job._size or result.input_size
             job.message = message or (f"Saved as {saved_path}" if saved_path else "")
             self._emit("job", (job.id,))
         return job
@@ -241,10 +246,11 @@ class PhotoQueue:
         return job
 
     def note_size(self, job_id: int, size: tuple[int, int]) -> Job | None:
-        """The photo's (width, height), once read (kept if known already)."""
+        """The photo's (width, height), once read (the thumbnail or the view, whichever decodes it first): one
+        event when it becomes known, none when it was known already."""
         job = self.get(job_id)
         if job is not None and job.size is None:
-            job.size = size
+            job._size = size
             self._emit("job", (job.id,))
         return job
 

@@ -34,6 +34,7 @@ from sinsr_gui.qt.controllers.run import run_task  # noqa: E402
 from sinsr_gui.qt.main_window import MainWindow  # noqa: E402
 from sinsr_gui.qt.worker import Worker, start_in_thread  # noqa: E402
 from sinsr_gui.qt.worker_slot import WorkerSlot  # noqa: E402
+from sinsr_gui.queue import QueueEvent  # noqa: E402
 from sinsr_gui.settings import Settings  # noqa: E402
 from tests.http_server import AUTOENCODER_FIXTURE, UNET_FIXTURE, FileServer, isolate, make_registry  # noqa: E402
 from tests.qt_support import qimage_array  # noqa: E402
@@ -320,6 +321,21 @@ def test_unreadable_file_fails_at_once_and_others_run(qtbot, make_window, tmp_pa
     assert good_job.result.rgb is None  # ...and released from memory
     assert "gone.png" in window.queue_panel.tooltip(gone_job.id)
     assert not window.isWindowModified()
+
+
+def test_a_photo_s_size_reaches_its_row_through_the_queue(qtbot, make_window, tmp_path, wait):
+    """The thumbnail and the view both decode the photo; its size is set once, by the queue, and its row
+    follows the queue's one change event (the window never writes a job itself)."""
+    window = make_window()
+    events: list[QueueEvent] = []
+    window.queue.subscribe(events.append)
+    drop(window, [photo(tmp_path / "sized.png", 30, 20)])
+    job = job_named(window, "sized.png")
+    wait(lambda: job.size == (30, 20) and window.display.current is not None and not window.thumbnails.slot.busy,
+         "the thumbnail and the photo shown")
+    assert [e for e in events if job.id in e.ids] == [QueueEvent("added", (job.id,)), QueueEvent("job", (job.id,))]
+    row = window.queue_panel.list.item(window.queue_panel.item_ids().index(job.id))
+    assert "30 × 20" in row.text()
 
 
 def test_cancel_mid_run_then_retry_then_close_with_unsaved_work(qtbot, make_window, tmp_path, monkeypatch, wait,

@@ -170,8 +170,24 @@ def test_a_job_removed_while_running_ends_quietly(queue, tmp_path):
     assert queue.fail(job.id, "x") is None
 
 
-def test_state_is_read_only_outside_the_queue(queue, tmp_path):
+def test_state_and_size_are_read_only_outside_the_queue(queue, tmp_path):
     job = queue.add([touch(tmp_path / "a.png")])[0][0]
     with pytest.raises(AttributeError):
         job.state = "done"
+    with pytest.raises(AttributeError):
+        job.size = (3, 2)  # the queue says when it becomes known (note_size)
     assert job.state == "waiting" and str(job.state) == "waiting"  # reads as its name
+    assert job.size is None
+
+
+def test_a_photo_s_size_is_noted_once_through_the_queue_with_one_event(queue, tmp_path):
+    events: list[QueueEvent] = []
+    a, b = queue.add([touch(tmp_path / "a.png"), touch(tmp_path / "b.png")])[0]
+    queue.subscribe(events.append)
+    assert queue.note_size(a.id, (640, 480)) is a and a.size == (640, 480)
+    assert events == [QueueEvent("job", (a.id,))]
+    queue.note_size(a.id, (1, 1))  # the view decoded it after the thumbnail: known already, no event
+    assert a.size == (640, 480) and len(events) == 1
+    assert queue.note_size(99, (1, 1)) is None and len(events) == 1  # removed meanwhile: nothing to tell
+    finish(queue, b)  # a finished run knows its input's size too
+    assert b.size == (1, 1)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QRect, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QImage
@@ -44,8 +44,13 @@ from sinsr_gui.qt.settings_panel import SettingsPanel
 from sinsr_gui.qt.status_area import StatusArea, StatusBar
 from sinsr_gui.qt.tasks import Tasks
 from sinsr_gui.qt.text import count
-from sinsr_gui.queue import RETRYABLE, PhotoQueue
+from sinsr_gui.queue import RETRYABLE, JobState, PhotoQueue
 from sinsr_gui.settings import Settings, load_settings
+
+if TYPE_CHECKING:  # the engine's models import torch: loaded once the window is built
+    from sinsr_gui.engine.models import ModelCache
+    from sinsr_gui.engine.photo import PhotoCache
+    from sinsr_gui.weights.registry import Registry
 
 log = logging.getLogger(__name__)
 APP_TITLE = dialogs.APP_TITLE
@@ -55,8 +60,8 @@ class MainWindow(QMainWindow):
     """The app window. ``settings`` defaults to the saved ones, ``cache`` to a new ModelCache, ``photos`` to a
     new PhotoCache and ``registry`` (where weights are downloaded from) to the default one; tests pass theirs."""
 
-    def __init__(self, settings: Settings | None = None, *, cache: Any = None, photos: Any = None,
-                 registry: Any = None, persist: bool = True) -> None:
+    def __init__(self, settings: Settings | None = None, *, cache: ModelCache | None = None,
+                 photos: PhotoCache | None = None, registry: Registry | None = None, persist: bool = True) -> None:
         super().__init__()
         from sinsr_gui.engine.models import ModelCache, builtin
         from sinsr_gui.engine.photo import PhotoCache
@@ -286,7 +291,6 @@ class MainWindow(QMainWindow):
         shown = self._shown()
         for job in self.queue.retry([j.id for j in jobs]):
             self._unreadable.discard(job.id)
-            self._refresh_job(job.id)
             if job.id != self._current_id:
                 continue
             if shown is not None and shown.after is not None:
@@ -305,29 +309,28 @@ class MainWindow(QMainWindow):
         self.queue.reorder(ids)
         self.status.say("Queue order changed: photos are upscaled from the top.")
 
-    def _refresh_job(self, job_id: int, label: str = "") -> None:
-        """Show a job's state and reason; the actions follow at once (e.g. Save, the moment a result arrives)."""
+    def _refresh_job(self, job_id: int) -> None:
+        """Show a job's state, reason and size; the actions follow at once (e.g. Save, the moment a result
+        arrives). A failed read says "Unreadable" rather than "Failed"."""
         job = self.queue.get(job_id)
         if job is not None:
-            self.queue_panel.show_job(job, label=label)
+            unreadable = job_id in self._unreadable and job.state is JobState.FAILED
+            self.queue_panel.show_job(job, label=UNREADABLE if unreadable else "")
             self._update_actions()
             self._update_title()
 
     def _on_thumbnail(self, job_id: int, image: QImage, size: tuple[int, int]) -> None:
-        job = self.queue.get(job_id)
-        if job is not None:
-            job.size = job.size or size
+        if job_id in self.queue:
             self.queue_panel.set_thumbnail(job_id, image)
-            self.queue_panel.show_job(job)
+            self.queue.note_size(job_id, size)  # the row shows it through the queue's event
         self._thumbnail_resolved([job_id], readable=True)
 
     def _on_unreadable(self, job_id: int, message: str) -> None:
         job = self.queue.get(job_id)
         if job is not None and job.state == "waiting":  # it cannot be upscaled either: say so now
-            self.queue.fail(job_id, message)
             self._unreported.add(job_id)
             self._unreadable.add(job_id)
-            self._refresh_job(job_id, label=UNREADABLE)
+            self.queue.fail(job_id, message)  # its row says "Unreadable" (_refresh_job)
             if job_id == self._current_id:
                 self._show_unreadable(job)
         self._thumbnail_resolved([job_id], readable=False)
@@ -540,9 +543,7 @@ class MainWindow(QMainWindow):
         job = self.queue.get(shown.job_id)
         if job is None or shown.job_id != self._current_id:
             return
-        if job.size is None:
-            job.size = shown.photo.size
-            self.queue_panel.show_job(job)
+        self.queue.note_size(job.id, shown.photo.size)  # kept if the thumbnail told it first
         scale = job.result.scale if job.result is not None else self.settings.scale
         self.comparison.show(shown, scale)
         self._show_zoom(self.compare_view.zoom())
