@@ -1,5 +1,5 @@
-"""Each of the window's controllers on its own (no MainWindow): the worker slot, the run, previews, saving,
-the display, thumbnails and the weights flow.
+"""Each of the window's controllers on its own (no MainWindow): the run, previews, saving, the display,
+thumbnails and the weights flow, and that each one's handlers take exactly what its tasks declare.
 
 The run and save tests use a stand-in model (nearest-neighbour x4, whose tiles can be held back), so they are
 fast and a cancel lands at a known point; the preview test uses the real built-in Photo model, because what
@@ -12,8 +12,13 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import collections.abc  # noqa: E402
 import dataclasses  # noqa: E402
+import functools  # noqa: E402
+import inspect  # noqa: E402
 import threading  # noqa: E402
+import types  # noqa: E402
+import typing  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -24,7 +29,7 @@ from PySide6.QtCore import QRect  # noqa: E402
 
 from sinsr_gui.engine.models import ModelCache, ModelUnavailable  # noqa: E402
 from sinsr_gui.engine.models.builtin import PHOTO  # noqa: E402
-from sinsr_gui.engine.photo import PhotoCache, Progress, read_photo  # noqa: E402
+from sinsr_gui.engine.photo import PhotoCache, read_photo  # noqa: E402
 from sinsr_gui.errors import Remedy  # noqa: E402
 from sinsr_gui.qt.controllers.display import DisplayController  # noqa: E402
 from sinsr_gui.qt.controllers.preview import PreviewController, fit_region  # noqa: E402
@@ -117,54 +122,6 @@ def wait(qtbot):
         qtbot.waitUntil(lambda: bool(condition()), timeout=timeout)
 
     return wait
-
-
-# ------------------------------------------------------------------------------------------- worker slot
-def test_worker_slot_runs_one_task_at_a_time_and_keeps_its_thread_until_it_ends(qtbot, wait):
-    slot = WorkerSlot("test")
-    calls: list[tuple] = []
-    gate = threading.Event()
-
-    def task(control):
-        yield Progress(0, 1)
-        gate.wait(10)
-        yield "hello"
-        return 42
-
-    def on(name):
-        return lambda *a: calls.append((name, threading.current_thread() is threading.main_thread(), *a))
-
-    assert slot.start(task, on_started=on("started"), on_progress=on("progress"), on_yielded=on("yielded"),
-                      on_succeeded=on("succeeded"), on_failed=on("failed"), on_finished=on("finished"))
-    assert slot.busy and slot.active
-    assert not slot.start(lambda control: None)  # busy: refused, nothing runs
-    gate.set()
-    with qtbot.waitSignal(slot.idle, timeout=TIMEOUT_MS):
-        pass
-    assert [c[0] for c in calls] == ["started", "progress", "yielded", "succeeded", "finished"]
-    assert all(c[1] for c in calls)  # every callback on the GUI thread
-    assert calls[1][2:] == (0, 1) and calls[2][2] == "hello" and calls[3][2] == 42
-    assert not slot.busy and not slot.active and not slot.threads
-
-
-def test_worker_slot_failure_cancel_and_shutdown(qtbot, wait):
-    slot = WorkerSlot("test")
-    failures: list[tuple] = []
-
-    def task(control):
-        while not control.cancel.is_set():
-            yield Progress(0, 1)
-            control.cancel.wait(0.01)
-        raise ModelUnavailable("Gone.", Remedy("get_weights", "sinsr_v1"))
-
-    started = []
-    assert slot.start(task, on_started=lambda: started.append(1), on_failed=lambda m, e: failures.append((m, e)))
-    wait(lambda: started)
-    assert slot.shutdown(TIMEOUT_MS)  # cancels, waits for the thread, delivers what was queued
-    (message, error), = failures
-    assert isinstance(error, ModelUnavailable) and message == f"Gone. Download the model files with {GET_MODEL}"
-    assert not slot.active and slot.closed
-    assert not slot.start(lambda control: None)  # after shutdown: refused
 
 
 # ---------------------------------------------------------------------------------------------------- run
@@ -524,3 +481,92 @@ def test_a_community_model_file_is_imported_only_after_the_user_confirms(qtbot, 
     controller.import_file(bad)
     wait(lambda: rec.of("error") and not controller.busy)
     assert "notes.pth" in rec.of("error")[0][0]
+
+
+# ------------------------------------------------------------------------------------ the typed channel
+def _members(annotation: object) -> frozenset:
+    """A union's members, or the one type."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return frozenset(typing.get_args(annotation))
+    return frozenset([annotation])
+
+
+def _hints(fn) -> dict[str, object]:
+    """Evaluated annotations, with the names the controllers import only for type checking (they load torch)."""
+    from sinsr_gui.engine.photo import Models
+    from sinsr_gui.weights.community import CommunityCandidate, CommunityInfo
+    from sinsr_gui.weights.registry import Registry, WeightSpec
+    from sinsr_gui.weights.store import WeightStore
+
+    names = {"Models": Models, "PhotoCache": PhotoCache, "CommunityCandidate": CommunityCandidate,
+             "CommunityInfo": CommunityInfo, "Registry": Registry, "WeightSpec": WeightSpec,
+             "WeightStore": WeightStore}
+    return typing.get_type_hints(fn, localns=names)
+
+
+def declared(task) -> tuple[frozenset, frozenset]:
+    """What a task declares it yields besides its progress, and what it returns."""
+    from sinsr_gui.engine.types import Progress
+
+    fn = task.func if isinstance(task, functools.partial) else task
+    hints = _hints(fn)
+    returns = hints["return"]
+    if typing.get_origin(returns) is collections.abc.Generator:
+        yields, _send, returns = typing.get_args(returns)
+        return _members(yields) - {Progress}, _members(returns)
+    control = hints[next(iter(inspect.signature(fn).parameters))]  # TaskControl[Y]
+    return _members(typing.get_args(control)[0]), _members(returns)
+
+
+def takes(handler) -> frozenset | None:
+    """The type a callback's one argument is annotated with (None: a lambda, not annotated)."""
+    name = next(iter(inspect.signature(handler).parameters))
+    hint = _hints(handler).get(name)
+    return None if hint is None else _members(hint)
+
+
+def test_each_controller_handles_exactly_what_its_task_declares(qtbot, tmp_path, monkeypatch, isolated_home):
+    """The worker channel carries ``object`` through Qt; the types live at the task and the handler. Every
+    task a controller starts declares what it yields and returns, and the controller's ``on_yielded`` and
+    ``on_succeeded`` are annotated with exactly those types (so none sorts values by their type), and a task
+    that yields values always has someone receiving them."""
+    from sinsr_gui.qt.controllers.community import CommunityController
+    from sinsr_gui.weights.registry import APP_REGISTRY
+
+    started: list[tuple[str, object, dict]] = []
+
+    def record(slot, task, **callbacks):
+        started.append((slot.name, task, callbacks))
+        return True  # nothing runs: only the wiring is looked at
+
+    monkeypatch.setattr(WorkerSlot, "start", record)
+    src = photo_file(tmp_path / "p.png", 24, 20)
+    runner, queue, settings = make_run(tmp_path, [src])
+    runner.start()
+    status = ModelStatus(settings)
+    PreviewController(settings, status, FakeModels()).start(1, read_photo(src), QRect(0, 0, 40, 40), 4.0)
+    ThumbnailController(PhotoCache()).add([(1, src)])
+    DisplayController(PhotoCache()).show(queue.get(queue.ids()[0]))
+    saver, save_queue = make_saver(tmp_path)
+    saver.save(finished_job(tmp_path, save_queue))
+    registry = make_registry("http://127.0.0.1:9")
+    weights = WeightsController(FirstRunPanel(licences(registry)), Settings(), registry)
+    weights.start_download()
+    weights.import_files([str(src)])
+    community = CommunityController(Settings(weights_dir=str(tmp_path / "w")), APP_REGISTRY, lambda *a: True)
+    community.import_file(src)
+    community.download(community.downloads()[0].name)
+
+    names = [name for name, _, _ in started]
+    assert names == ["upscale", "preview", "thumbnails", "display", "save", "weights", "weights", "community",
+                     "community"]
+    for name, task, callbacks in started:
+        yields, returns = declared(task)
+        on_yielded, on_succeeded = callbacks.get("on_yielded"), callbacks.get("on_succeeded")
+        if yields == {typing.NoReturn}:
+            assert on_yielded is None, f"{name}: a handler for values its task never yields"
+        else:
+            assert on_yielded is not None, f"{name}: its task yields {set(yields)}, and nobody receives them"
+            assert takes(on_yielded) == yields, f"{name}: {on_yielded.__name__} is not typed with what it gets"
+        if on_succeeded is not None and takes(on_succeeded) is not None:
+            assert takes(on_succeeded) == returns, f"{name}: {on_succeeded.__name__} does not take the result"

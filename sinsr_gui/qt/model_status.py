@@ -54,16 +54,6 @@ class ModelStatus(QObject):
         if info.notice is not None:
             self.notice.emit(info.notice.message, with_remedy(info.notice.message, info.notice.remedy))
 
-    def take(self, value: object) -> bool:
-        """Record ``value`` if it is the ``ModelInfo`` a run or preview task yields once its model is loaded;
-        True if it was."""
-        from sinsr_gui.engine.photo import ModelInfo
-
-        if isinstance(value, ModelInfo):
-            self.set_loaded(value)
-            return True
-        return False
-
     def forget(self) -> None:
         """The model settings changed: the next run loads another model."""
         self.loaded = None

@@ -1,11 +1,18 @@
 """Long work off the GUI thread: a ``Worker`` QObject moved to a ``QThread``, with a fixed signal vocabulary,
 and the conversion of engine pixels to ``QImage``.
 
-A task is a function ``task(control)``. It either returns a value, or is a generator (the engine's use cases
-are): each :class:`~sinsr_gui.engine.photo.Progress` it yields becomes ``progress(done, total)``, anything
-else it yields becomes ``yielded(obj)``, and its return value is the result. ``control.cancel`` is a
-``threading.Event`` the engine checks between tiles; ``control.report(value)`` lets callback-style code
-(downloads) send values the same way.
+A task is a function ``task(control)`` (a :data:`Task`). It either returns a value, or is a generator (the
+engine's use cases are): each :class:`~sinsr_gui.engine.types.Progress` it yields becomes
+``progress(done, total)``, anything else it yields becomes ``yielded(value)``, and its return value is the
+result. ``control.cancel`` is a ``threading.Event`` the engine checks between tiles; ``control.report(value)``
+lets callback-style code (downloads) send values the same way.
+
+The channel is typed at the task: a task declares what it yields besides its progress and what it returns,
+as ``-> Generator[Saved | NotSaved | Progress, None, int]`` (a :data:`GeneratorTask`) or as
+``task(control: TaskControl[DownloadProgress]) -> list[Path]`` (a :data:`Task`; ``TaskControl[NoReturn]``
+when it has nothing to tell but its progress). :meth:`~sinsr_gui.qt.worker_slot.WorkerSlot.start` binds those
+types to the callbacks, so a controller's ``on_yielded`` takes exactly what its task yields and never sorts
+values by their type. Only the Qt signal in between carries ``object``.
 
 Signals, always in this order: ``started``, then any ``progress``/``yielded``, then exactly one of
 ``succeeded(result)`` or ``failed(message)``, then ``finished``. ``failed`` carries one sentence for the user
@@ -18,8 +25,8 @@ from __future__ import annotations
 import inspect
 import logging
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Generator
+from typing import Any, Generic, TypeVar, Union
 
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
@@ -32,15 +39,24 @@ from sinsr_gui.qt.messages import user_message
 log = logging.getLogger(__name__)
 
 
-class TaskControl:
-    """What a running task may use: the cancel flag, and a thread-safe way to report intermediate values."""
+Y = TypeVar("Y")  # what a task yields besides its progress
+R = TypeVar("R")  # what a task returns
 
-    def __init__(self, cancel: threading.Event, report: Callable[[Any], None]) -> None:
+
+class TaskControl(Generic[Y]):
+    """What a running task may use: the cancel flag, and a thread-safe way to report its progress and the
+    values it declares (``Y``)."""
+
+    def __init__(self, cancel: threading.Event, report: Callable[[Y | Progress], None]) -> None:
         self.cancel = cancel
         self.report = report
 
 
-Task = Callable[[TaskControl], Any]
+# ``task(control)`` returns its result ``R``. A generator task (the engine's use cases are) yields its progress
+# and its declared ``Y`` values, then returns ``R``; a plain task reports them through ``control.report``.
+# (``Union``: the alias is evaluated at import, on every supported Python.)
+Task = Callable[[TaskControl[Y]], R]
+GeneratorTask = Callable[[TaskControl[Y]], Generator[Union[Y, Progress], None, R]]  # noqa: UP007
 
 
 class Worker(QObject):
@@ -48,12 +64,12 @@ class Worker(QObject):
 
     started = Signal()
     progress = Signal(int, int)
-    yielded = Signal(object)
-    succeeded = Signal(object)
+    yielded = Signal(object)  # the task's declared Y (as object through Qt; WorkerSlot hands it to a typed callback)
+    succeeded = Signal(object)  # its R
     failed = Signal(str)
     finished = Signal()
 
-    def __init__(self, task: Task, *, name: str = "task") -> None:
+    def __init__(self, task: Task[Any, Any], *, name: str = "task") -> None:
         super().__init__()
         self._task = task
         self.name = name
@@ -68,7 +84,8 @@ class Worker(QObject):
     def cancelled(self) -> bool:
         return self._cancel.is_set()
 
-    def report(self, value: Any) -> None:
+    def report(self, value: object) -> None:
+        # The one place values are told apart: progress has its own signal, the rest is the task's declared Y.
         if isinstance(value, Progress):
             self.progress.emit(value.done, value.total)
         else:
@@ -97,7 +114,7 @@ class Worker(QObject):
                 self.moveToThread(app.thread())
             self.finished.emit()
 
-    def _drive(self, gen: Any) -> Any:
+    def _drive(self, gen: Generator[object, Any, object]) -> object:
         try:
             while True:
                 self.report(next(gen))

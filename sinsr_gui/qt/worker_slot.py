@@ -6,6 +6,10 @@ task with callbacks for the worker's signals, always called on the GUI thread an
 ``finished`` callback has run, so a controller may start its next task from there. The thread winds down
 after that: the slot keeps it until it has finished, so a QThread is never destroyed while running, and
 ``idle`` says when the slot has neither a worker nor a thread left. ``shutdown`` cancels and waits.
+
+``start`` is generic in the task's types (:data:`~sinsr_gui.qt.worker.Task`): ``on_yielded`` takes what the
+task declares it yields and ``on_succeeded`` what it returns, so a controller's handlers are typed with the
+task's own values (``Saved | NotSaved``, ``Thumbnail``, ``ModelInfo``) and need not sniff them.
 """
 
 from __future__ import annotations
@@ -13,23 +17,25 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, overload
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
-from sinsr_gui.qt.worker import Task, Worker, start_in_thread
+from sinsr_gui.qt.worker import GeneratorTask, R, Task, Worker, Y, start_in_thread
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class _Callbacks:
-    started: Callable[[], Any] | None = None
-    progress: Callable[[int, int], Any] | None = None
-    yielded: Callable[[Any], Any] | None = None
-    succeeded: Callable[[Any], Any] | None = None
-    failed: Callable[[str, BaseException | None], Any] | None = None  # the user's sentence, the exception
-    finished: Callable[[], Any] | None = None
+class _Callbacks(Generic[Y, R]):
+    """The running task's callbacks, typed with its ``Y`` (yielded) and ``R`` (result)."""
+
+    started: Callable[[], object] | None = None
+    progress: Callable[[int, int], object] | None = None
+    yielded: Callable[[Y], object] | None = None
+    succeeded: Callable[[R], object] | None = None
+    failed: Callable[[str, BaseException | None], object] | None = None  # the user's sentence, the exception
+    finished: Callable[[], object] | None = None
 
 
 class WorkerSlot(QObject):
@@ -41,7 +47,8 @@ class WorkerSlot(QObject):
         super().__init__(parent)
         self.name = name
         self._worker: Worker | None = None
-        self._calls = _Callbacks()
+        # The running task's: a slot runs tasks of several types in turn (e.g. inspect, then install).
+        self._calls: _Callbacks[Any, Any] = _Callbacks()
         self._threads: list[tuple[QThread, Worker]] = []  # kept together until the thread has finished
         self._closed = False
 
@@ -70,14 +77,34 @@ class WorkerSlot(QObject):
         return self._closed
 
     # ------------------------------------------------------------------------------------------- control
-    def start(self, task: Task, *, name: str | None = None,
-              on_started: Callable[[], Any] | None = None,
-              on_progress: Callable[[int, int], Any] | None = None,
-              on_yielded: Callable[[Any], Any] | None = None,
-              on_succeeded: Callable[[Any], Any] | None = None,
-              on_failed: Callable[[str, BaseException | None], Any] | None = None,
-              on_finished: Callable[[], Any] | None = None) -> bool:
-        """Run ``task`` in a new thread; False (and nothing runs) while busy or after ``shutdown``."""
+    # A generator task's result is what it returns, not the generator: two signatures say so to a type checker.
+    @overload
+    def start(self, task: GeneratorTask[Y, R], *, name: str | None = None,
+              on_started: Callable[[], object] | None = None,
+              on_progress: Callable[[int, int], object] | None = None,
+              on_yielded: Callable[[Y], object] | None = None,
+              on_succeeded: Callable[[R], object] | None = None,
+              on_failed: Callable[[str, BaseException | None], object] | None = None,
+              on_finished: Callable[[], object] | None = None) -> bool: ...
+
+    @overload
+    def start(self, task: Task[Y, R], *, name: str | None = None,
+              on_started: Callable[[], object] | None = None,
+              on_progress: Callable[[int, int], object] | None = None,
+              on_yielded: Callable[[Y], object] | None = None,
+              on_succeeded: Callable[[R], object] | None = None,
+              on_failed: Callable[[str, BaseException | None], object] | None = None,
+              on_finished: Callable[[], object] | None = None) -> bool: ...
+
+    def start(self, task: Task[Any, Any], *, name: str | None = None,
+              on_started: Callable[[], object] | None = None,
+              on_progress: Callable[[int, int], object] | None = None,
+              on_yielded: Callable[[Any], object] | None = None,
+              on_succeeded: Callable[[Any], object] | None = None,
+              on_failed: Callable[[str, BaseException | None], object] | None = None,
+              on_finished: Callable[[], object] | None = None) -> bool:
+        """Run ``task`` in a new thread; False (and nothing runs) while busy or after ``shutdown``.
+        ``on_yielded`` gets each value the task yields but its progress, ``on_succeeded`` its result."""
         if self._closed:
             log.info("not starting %s: shutting down", name or self.name)
             return False
@@ -128,6 +155,7 @@ class WorkerSlot(QObject):
 
     @Slot(object)
     def _on_yielded(self, value: object) -> None:
+        # ``value`` is the task's Y: the worker sent progress to its own signal, and only this task's values here.
         if self._calls.yielded:
             self._calls.yielded(value)
 

@@ -10,19 +10,26 @@ its licence first, then downloads, verifies and installs it as a community model
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, NoReturn
 
 from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QWidget
 
 from sinsr_gui.qt.worker import TaskControl
 from sinsr_gui.qt.worker_slot import WorkerSlot
 from sinsr_gui.settings import Settings
 
+if TYPE_CHECKING:  # reading model files imports torch: loaded by the task, in the worker thread
+    from sinsr_gui.weights.community import CommunityCandidate, CommunityInfo
+    from sinsr_gui.weights.registry import Registry, WeightSpec
+    from sinsr_gui.weights.store import WeightStore
+
 MODEL_FILE_FILTER = "Model files (*.pth *.pt *.ckpt *.safetensors *.bin *.param);;All files (*)"
 
 
-def inspect_task(control: TaskControl, *, store: Any, path: Path) -> Any:
+def inspect_task(control: TaskControl[NoReturn], *, store: WeightStore, path: Path) -> str | CommunityCandidate:
     """SinSR-family files are imported at once (a sentence); anything else comes back as a candidate to confirm."""
     from sinsr_gui.weights import community
     from sinsr_gui.weights.checkpoint import read_state_dict, shapes_of
@@ -39,13 +46,14 @@ def inspect_task(control: TaskControl, *, store: Any, path: Path) -> Any:
     return community.inspect_state_dict(state, path, registry=store.registry)
 
 
-def install_task(control: TaskControl, *, store: Any, candidate: Any) -> Any:
+def install_task(control: TaskControl[NoReturn], *, store: WeightStore, candidate: CommunityCandidate
+                 ) -> CommunityInfo:
     from sinsr_gui.weights.community import install_candidate
 
     return install_candidate(candidate, store)
 
 
-def download_task(control: TaskControl, *, store: Any, name: str) -> Any:
+def download_task(control: TaskControl[NoReturn], *, store: WeightStore, name: str) -> CommunityInfo | None:
     from sinsr_gui.weights.community import community_info
     from sinsr_gui.weights.download import download
 
@@ -62,17 +70,19 @@ class CommunityController(QObject):
     error = Signal(str, str)  # message, title
     busyChanged = Signal(bool)
 
-    def __init__(self, settings: Settings, registry: Any, confirm: Any, parent: QObject | None = None) -> None:
+    def __init__(self, settings: Settings, registry: Registry, confirm: Callable[[str, str, str], bool],
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.settings, self.registry, self.confirm = settings, registry, confirm
         self.slot = WorkerSlot("community", self)
-        self._next: Any = None  # the install step, started once the inspecting worker has finished
+        # The install step, started once the inspecting worker has finished.
+        self._next: Callable[[TaskControl[NoReturn]], CommunityInfo] | None = None
 
     @property
     def busy(self) -> bool:
         return self.slot.busy
 
-    def store(self) -> Any:
+    def store(self) -> WeightStore:
         from sinsr_gui.weights.store import WeightStore
 
         return WeightStore(Path(self.settings.weights_dir) if self.settings.weights_dir else None, self.registry)
@@ -83,12 +93,12 @@ class CommunityController(QObject):
 
         return is_available()
 
-    def downloads(self) -> list[Any]:
+    def downloads(self) -> list[WeightSpec]:
         """The community models the registry can download (with their licence)."""
         return [s for s in self.registry.specs() if s.role == "community"]
 
     # --------------------------------------------------------------------------------------------- import
-    def choose_and_import(self, parent: Any) -> None:
+    def choose_and_import(self, parent: QWidget | None) -> None:
         """Model > Import a model file…: pick a file, then :meth:`import_file`."""
         from PySide6.QtWidgets import QFileDialog
 
@@ -105,7 +115,7 @@ class CommunityController(QObject):
                         on_succeeded=self._on_inspected, on_failed=self._on_failed, on_finished=self._on_finished)
         self.busyChanged.emit(True)
 
-    def _on_inspected(self, outcome: Any) -> None:
+    def _on_inspected(self, outcome: str | CommunityCandidate) -> None:
         if isinstance(outcome, str):
             self.imported.emit(outcome)
             return
@@ -139,7 +149,7 @@ class CommunityController(QObject):
             return
         self.busyChanged.emit(False)
 
-    def _on_installed(self, info: Any) -> None:
+    def _on_installed(self, info: CommunityInfo | None) -> None:
         if info is None:
             return
         self.installed.emit(info.choice, f"{info.display_name} is installed: choose it in Settings > Model.")

@@ -8,13 +8,12 @@ view and flip key compare two results (A/B), labelled with what made each one.
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtCore import QObject, Signal
 
 from sinsr_gui.qt.compare_view import CompareView
 from sinsr_gui.qt.controllers.display import DisplayController, Shown
-from sinsr_gui.queue import PhotoQueue
+from sinsr_gui.qt.controllers.settings import SettingsController
+from sinsr_gui.queue import Job, PhotoQueue
 
 
 class Comparison(QObject):
@@ -23,8 +22,8 @@ class Comparison(QObject):
     changed = Signal()  # what can be compared changed (the window updates its actions)
     message = Signal(str, str)
 
-    def __init__(self, view: CompareView, queue: PhotoQueue, display: DisplayController, preferences: Any,
-                 parent: QObject | None = None) -> None:
+    def __init__(self, view: CompareView, queue: PhotoQueue, display: DisplayController,
+                 preferences: SettingsController, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.view, self.queue, self.display, self.preferences = view, queue, display, preferences
         self.against_previous = False  # the left side shows the previous result instead of "before"
@@ -58,7 +57,7 @@ class Comparison(QObject):
             self._label()
         self.changed.emit()
 
-    def why_no_previous(self, job: Any) -> str:
+    def why_no_previous(self, job: Job | None) -> str:
         """Why there is no previous result to compare with (for the menu), "" when there is one."""
         if self.can_compare_results:
             return ""

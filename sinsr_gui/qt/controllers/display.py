@@ -14,16 +14,21 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, NoReturn
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
+from sinsr_gui.engine.types import Photo, UpscaleResult
 from sinsr_gui.qt.worker import TaskControl, rgb_to_qimage
 from sinsr_gui.qt.worker_slot import WorkerSlot
 from sinsr_gui.queue import Job
+
+if TYPE_CHECKING:  # the engine's use cases import torch: loaded by the task, in the worker thread
+    from sinsr_gui.engine.photo import PhotoCache
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +40,7 @@ MAX_ENLARGED_PIXELS = 100_000_000  # beyond this "before" stays the original pix
 class Shown:
     job_id: int
     token: int
-    photo: Any  # engine.photo.Photo
+    photo: Photo
     before: QImage
     after: QImage | None
     before_label: str = "Before"
@@ -44,7 +49,7 @@ class Shown:
     previous_label: str = ""
 
 
-def before_image(photo: Any, scale: int, view: str) -> tuple[QImage, str]:
+def before_image(photo: Photo, scale: int, view: str) -> tuple[QImage, str]:
     """The "before" side: ``photo`` enlarged ``scale`` times with bicubic (view "enlarged"), or its pixels."""
     from PIL import Image
 
@@ -66,7 +71,7 @@ def before_image(photo: Any, scale: int, view: str) -> tuple[QImage, str]:
     return rgb_to_qimage(photo.rgb, photo.alpha), f"Before (original pixels{why})"
 
 
-def _result_image(result: Any, saved_path: Path | None) -> QImage | None:
+def _result_image(result: UpscaleResult | None, saved_path: Path | None) -> QImage | None:
     """A result from memory, or, once a run saved and released it, from its saved file (None: neither)."""
     from sinsr_gui.engine.imageio import ImageReadError
     from sinsr_gui.engine.photo import read_photo
@@ -82,9 +87,9 @@ def _result_image(result: Any, saved_path: Path | None) -> QImage | None:
     return None
 
 
-def display_task(control: TaskControl, *, photos: Any, job_id: int, token: int, path: Path, result: Any,
-                 saved_path: Path | None, previous: Any = None, previous_saved: Path | None = None,
-                 scale: int = 4, before_view: str = "enlarged") -> Shown:
+def display_task(control: TaskControl[NoReturn], *, photos: PhotoCache, job_id: int, token: int, path: Path,
+                 result: UpscaleResult | None, saved_path: Path | None, previous: UpscaleResult | None = None,
+                 previous_saved: Path | None = None, scale: int = 4, before_view: str = "enlarged") -> Shown:
     photo = photos.get(path)
     after = _result_image(result, saved_path)
     scale = result.scale if result is not None else scale
@@ -103,7 +108,8 @@ class DisplayController(QObject):
     shown = Signal(object)  # Shown
     failed = Signal(int, str)  # job id, why it cannot be shown
 
-    def __init__(self, photos: Any, parent: QObject | None = None, *, view: Any = None) -> None:
+    def __init__(self, photos: PhotoCache, parent: QObject | None = None, *,
+                 view: Callable[[], tuple[int, str]] | None = None) -> None:
         super().__init__(parent)
         self.photos = photos
         # () -> (scale, before view) at the time a photo is opened; the window passes its settings' values.

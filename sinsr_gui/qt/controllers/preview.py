@@ -11,19 +11,24 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QRect, Signal
 from PySide6.QtGui import QImage
 
-from sinsr_gui.engine.options import SCALES
+from sinsr_gui.engine.options import SCALES, RunOptions
+from sinsr_gui.engine.types import ModelInfo, ModelRequest, Photo, Progress
 from sinsr_gui.errors import Cancelled
 from sinsr_gui.qt.model_status import ModelStatus, affects_every_photo
 from sinsr_gui.qt.text import took
 from sinsr_gui.qt.worker import TaskControl, rgb_to_qimage
 from sinsr_gui.qt.worker_slot import WorkerSlot
 from sinsr_gui.settings import Settings
+
+if TYPE_CHECKING:  # the engine's use cases import torch: loaded by the task, in the worker thread
+    from sinsr_gui.engine.photo import Models
 
 PREVIEW_TARGET_S = 6.0  # a preview region is sized to take about this long, from measured speed
 # Before a measurement: a region whose tiles would need this much memory, a proxy for their compute
@@ -41,8 +46,10 @@ class PreviewOutcome:
     seconds: float
 
 
-def preview_task(control: TaskControl, *, models: Any, request: Any, job_id: int, token: int, photo: Any,
-                 region: tuple[int, int, int, int], run: Any):
+def preview_task(control: TaskControl[ModelInfo], *, models: Models, request: ModelRequest, job_id: int,
+                 token: int, photo: Photo, region: tuple[int, int, int, int], run: RunOptions
+                 ) -> Generator[ModelInfo | Progress, None, PreviewOutcome]:
+    """Load the model (yields what was loaded, once), then upscale the region's tiles (yields progress)."""
     from sinsr_gui.engine.photo import describe, upscale_region
 
     model, notice = models.get(request)
@@ -74,7 +81,8 @@ class PreviewController(QObject):
     message = Signal(str, str)
     error = Signal(str, str)
 
-    def __init__(self, settings: Settings, status: ModelStatus, models: Any, parent: QObject | None = None) -> None:
+    def __init__(self, settings: Settings, status: ModelStatus, models: Models,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.settings, self.status, self.models = settings, status, models
         self.slot = WorkerSlot("preview", self)
@@ -104,7 +112,7 @@ class PreviewController(QObject):
             pixels = PREVIEW_WORK_BYTES / per_pixel
         return int(min(MAX_REGION, max(MIN_REGION, pixels)))
 
-    def start(self, job_id: int, photo: Any, rect: QRect, view_scale: float) -> bool:
+    def start(self, job_id: int, photo: Photo, rect: QRect, view_scale: float) -> bool:
         """Preview ``rect`` (output pixels of a view showing ``photo`` at ``view_scale``)."""
         if self.slot.busy or rect.isEmpty():
             return False
@@ -124,7 +132,7 @@ class PreviewController(QObject):
         task = functools.partial(preview_task, models=self.models, request=options.model, job_id=job_id,
                                  token=self._token, photo=photo, region=(x0, y0, x1, y1),
                                  run=dataclasses.replace(options.run, scale=scale))
-        if not self.slot.start(task, on_progress=self._on_progress, on_yielded=self._on_yielded,
+        if not self.slot.start(task, on_progress=self._on_progress, on_yielded=self._on_model_loaded,
                                on_succeeded=self._on_succeeded, on_failed=self._on_failed,
                                on_finished=lambda: self.busyChanged.emit(False)):
             return False
@@ -138,8 +146,10 @@ class PreviewController(QObject):
     def _on_progress(self, done: int, total: int) -> None:
         self.progressChanged.emit(f"Preview: tile {done} of {total}", done, total)
 
-    def _on_yielded(self, value: object) -> None:
-        self._model_loaded = self.status.take(value) or self._model_loaded
+    def _on_model_loaded(self, info: ModelInfo) -> None:
+        """The task's one yielded value besides its progress: the model is ready."""
+        self.status.set_loaded(info)
+        self._model_loaded = True
 
     def _on_succeeded(self, outcome: PreviewOutcome) -> None:
         if outcome.token != self._token:

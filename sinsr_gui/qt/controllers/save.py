@@ -12,12 +12,14 @@ import dataclasses
 import filecmp
 import functools
 import logging
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from sinsr_gui.engine.options import OutputOptions
+from sinsr_gui.engine.types import Progress, UpscaleResult
 from sinsr_gui.errors import Remedy, UserError
 from sinsr_gui.qt.messages import user_message
 from sinsr_gui.qt.text import count
@@ -32,7 +34,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class SaveItem:
     job_id: int
-    result: Any  # engine.photo.UpscaleResult; rgb None when released after a batch auto-save
+    result: UpscaleResult  # rgb None when released after a batch auto-save
     dest: Path
     saved_before: Path | None
 
@@ -50,7 +52,10 @@ class NotSaved:
     error: BaseException
 
 
-def _pixels(item: SaveItem) -> Any:
+SaveEvent = Saved | NotSaved  # what the save task yields for each item, besides its progress
+
+
+def _pixels(item: SaveItem) -> UpscaleResult:
     from sinsr_gui.engine.photo import reopen_saved
 
     if item.result.rgb is not None:
@@ -69,9 +74,10 @@ def _unless_duplicate(item: SaveItem, path: Path) -> Saved:
     return Saved(item.job_id, path)
 
 
-def save_task(control: TaskControl, *, items: list[SaveItem], output: Any, protected: tuple[Path, ...]):
+def save_task(control: TaskControl[SaveEvent], *, items: list[SaveItem], output: OutputOptions,
+              protected: tuple[Path, ...]) -> Generator[SaveEvent | Progress, None, int]:
     """Save each item in turn; yields ``Saved`` or ``NotSaved`` for each (one failure does not stop the rest)."""
-    from sinsr_gui.engine.photo import Progress, save_result
+    from sinsr_gui.engine.photo import save_result
 
     for i, item in enumerate(items):
         if control.cancel.is_set():
@@ -162,37 +168,39 @@ class SaveController(QObject):
         if fmt is not None:
             output = dataclasses.replace(output, fmt=fmt)
         try:
-            items = [SaveItem(j.id, j.result, dest or self.output_path(j, fmt), j.saved_path) for j in jobs]
+            items = [SaveItem(j.id, j.result, dest or self.output_path(j, fmt), j.saved_path)
+                     for j in jobs if j.result is not None]
         except ValueError as exc:
             self.failed.emit(str(exc))
             return False
         self._errors, self._unsaved = [], 0
         task = functools.partial(save_task, items=items, output=output, protected=self.queue.inputs())
-        if not self.slot.start(task, on_yielded=self._on_yielded, on_failed=lambda m, _e: self._errors.append(m),
+        if not self.slot.start(task, on_yielded=self._on_item, on_failed=lambda m, _e: self._errors.append(m),
                                on_finished=self._on_finished):
             return False
         self.busyChanged.emit(True)
         self.message.emit(f"Saving {count(len(items), 'result')}…", "")
         return True
 
-    def _on_yielded(self, value: object) -> None:
-        if isinstance(value, NotSaved):
-            remedy = getattr(value.error, "remedy", None)
-            if remedy is not None and remedy.action == "upscale_again":
-                self._unsaved += 1
-                self.upscaleAgainOffered.emit(value.job_id, str(value.error))
-            else:
-                self._errors.append(user_message(value.error))
-            return
-        if not isinstance(value, Saved):
-            return
-        self.last_folder = value.path.parent
-        self.queue.saved(value.job_id, value.path)
-        if value.existing:
-            self.message.emit(f"Already saved as {value.path.name}: no copy made.", f"Already saved as {value.path}.")
-            self.alreadySaved.emit(value.path)
-            return
-        self.message.emit(f"Saved {value.path.name} (File > Open output folder shows it).", f"Saved as {value.path}.")
+    def _on_item(self, event: SaveEvent) -> None:
+        """One item of the save task: saved (perhaps already there), or not, and why."""
+        match event:
+            case Saved(job_id, path, existing):
+                self.last_folder = path.parent
+                self.queue.saved(job_id, path)
+                if existing:
+                    self.message.emit(f"Already saved as {path.name}: no copy made.", f"Already saved as {path}.")
+                    self.alreadySaved.emit(path)
+                else:
+                    self.message.emit(f"Saved {path.name} (File > Open output folder shows it).",
+                                      f"Saved as {path}.")
+            case NotSaved(job_id, error):
+                remedy = getattr(error, "remedy", None)
+                if remedy is not None and remedy.action == "upscale_again":
+                    self._unsaved += 1
+                    self.upscaleAgainOffered.emit(job_id, str(error))
+                else:
+                    self._errors.append(user_message(error))
 
     def _on_finished(self) -> None:
         errors, self._errors = self._errors, []

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
@@ -18,6 +19,9 @@ from sinsr_gui.errors import UserError
 from sinsr_gui.qt.messages import user_message
 from sinsr_gui.qt.worker import TaskControl, rgba8_to_qimage
 from sinsr_gui.qt.worker_slot import WorkerSlot
+
+if TYPE_CHECKING:  # the engine's use cases import torch: loaded by the task, in the worker thread
+    from sinsr_gui.engine.photo import PhotoCache
 
 log = logging.getLogger(__name__)
 THUMBNAIL_SIDE = 256
@@ -31,7 +35,9 @@ class Thumbnail:
     error: str | None = None  # the reader's sentence when it cannot be read
 
 
-def thumbnail_task(control: TaskControl, *, photos: Any, items: list[tuple[int, Path]]):
+def thumbnail_task(control: TaskControl[Thumbnail], *, photos: PhotoCache, items: list[tuple[int, Path]]
+                   ) -> Generator[Thumbnail, None, None]:
+    """One ``Thumbnail`` for each item, in order: the picture, or why the file cannot be read."""
     from sinsr_gui.engine.photo import thumbnail
 
     for job_id, path in items:
@@ -53,7 +59,7 @@ class ThumbnailController(QObject):
     ready = Signal(int, QImage, object)  # job id, thumbnail, (width, height)
     unreadable = Signal(int, str)  # job id, the reader's sentence
 
-    def __init__(self, photos: Any, parent: QObject | None = None) -> None:
+    def __init__(self, photos: PhotoCache, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.photos = photos
         self.slot = WorkerSlot("thumbnails", self)
@@ -76,8 +82,8 @@ class ThumbnailController(QObject):
         self.slot.start(functools.partial(thumbnail_task, photos=self.photos, items=items),
                         on_yielded=self._on_thumbnail, on_finished=self._start_pending)
 
-    def _on_thumbnail(self, thumb: object) -> None:
-        if not isinstance(thumb, Thumbnail) or thumb.job_id in self._forgotten:
+    def _on_thumbnail(self, thumb: Thumbnail) -> None:
+        if thumb.job_id in self._forgotten:
             return
         if thumb.error is not None:
             self.unreadable.emit(thumb.job_id, thumb.error)

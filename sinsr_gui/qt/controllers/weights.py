@@ -11,7 +11,7 @@ import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, NoReturn
 
 from PySide6.QtCore import QObject, Signal
 
@@ -21,6 +21,10 @@ from sinsr_gui.qt.worker import TaskControl
 from sinsr_gui.qt.worker_slot import WorkerSlot
 from sinsr_gui.settings import Settings
 from sinsr_gui.weights.registry import SINSR_WEIGHTS
+
+if TYPE_CHECKING:
+    from sinsr_gui.weights.registry import Registry
+    from sinsr_gui.weights.store import WeightStore
 
 PAUSED = "Paused. “Resume download” continues where it stopped."
 
@@ -36,7 +40,7 @@ class DownloadProgress:
     eta: float | None
 
 
-def download_task(control: TaskControl, *, store: Any, names: list[str]) -> list[Path]:
+def download_task(control: TaskControl[DownloadProgress], *, store: WeightStore, names: list[str]) -> list[Path]:
     """Download (resuming any .part file) and verify each weights entry; reports DownloadProgress."""
     from sinsr_gui.weights.download import download
 
@@ -56,7 +60,7 @@ def download_task(control: TaskControl, *, store: Any, names: list[str]) -> list
     return paths_done
 
 
-def import_task(control: TaskControl, *, store: Any, files: list[str]) -> list[str]:
+def import_task(control: TaskControl[NoReturn], *, store: WeightStore, files: list[str]) -> list[str]:
     """Verify and copy weight files into the store; returns one line per file."""
     from sinsr_gui.weights.importer import import_file
 
@@ -69,7 +73,7 @@ def import_task(control: TaskControl, *, store: Any, files: list[str]) -> list[s
     return lines
 
 
-def licences(registry: Any) -> list[tuple[str, str, str]]:
+def licences(registry: Registry) -> list[tuple[str, str, str]]:
     """(name, licence, link) of what "Download" fetches, nothing else (for the first-run panel)."""
     specs = [registry.get(n) for n in SINSR_WEIGHTS]
     return [(s.display_name, f"{s.license_name}: {s.license_summary}", s.license_url) for s in specs]
@@ -80,7 +84,8 @@ class WeightsController(QObject):
 
     installed = Signal(str)  # SinSR is ready: the sentence to show
 
-    def __init__(self, panel: FirstRunPanel, settings: Settings, registry: Any, parent: QObject | None = None) -> None:
+    def __init__(self, panel: FirstRunPanel, settings: Settings, registry: Registry,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.panel, self.settings, self.registry = panel, settings, registry
         self.slot = WorkerSlot("weights", self)
@@ -93,7 +98,7 @@ class WeightsController(QObject):
     def busy(self) -> bool:
         return self.slot.busy
 
-    def store(self) -> Any:
+    def store(self) -> WeightStore:
         from sinsr_gui.weights.store import WeightStore
 
         return WeightStore(Path(self.settings.weights_dir) if self.settings.weights_dir else None, self.registry)
@@ -146,13 +151,12 @@ class WeightsController(QObject):
         """Pause a download (the .part file stays: it resumes next time)."""
         self.slot.cancel()
 
-    def _on_progress(self, p: object) -> None:
-        if isinstance(p, DownloadProgress):
-            label = p.label + (f" (file {p.index + 1} of {p.count})" if p.count > 1 else "")
-            self.panel.set_progress(label, p.done, p.total, p.rate, p.eta)
+    def _on_progress(self, p: DownloadProgress) -> None:
+        label = p.label + (f" (file {p.index + 1} of {p.count})" if p.count > 1 else "")
+        self.panel.set_progress(label, p.done, p.total, p.rate, p.eta)
 
-    def _on_imported(self, lines: object) -> None:
-        text = " ".join(lines) if isinstance(lines, list) else ""
+    def _on_imported(self, lines: list[str]) -> None:
+        text = " ".join(lines)
         if self.sinsr_available():
             self._ready(f"{text} SinSR is ready.")
             return
