@@ -23,6 +23,7 @@ from sinsr_gui.engine.options import (
     AUTO_FORMAT,
     COLOUR_FIXES,
     COMMUNITY_PREFIX,
+    DEBLOCK_CHOICES,
     DEFAULT_NAME_PATTERN,
     DEFAULT_QUALITY,
     DEFAULT_SEED,
@@ -76,6 +77,7 @@ class Settings:
     before_view: str = "enlarged"
     sampler: str = "stochastic"  # the ResShift teacher's sampler (official default)
     colour_fix: str = "auto"
+    deblock: str = "auto"  # remove JPEG block edges first (engine.options.DEBLOCK_CHOICES)
     sinsr_unet: str = ""
     sinsr_autoencoder: str = ""
     sinsr_config: str = ""
@@ -121,7 +123,7 @@ class Settings:
                                config=path(self.sinsr_config), weights_dir=path(self.weights_dir),
                                sampler=self.sampler),
             run=RunOptions(scale=self.scale, seed=self.seed, tile=self.tile, overlap=self.overlap,
-                           colour_fix=self.colour_fix),
+                           colour_fix=self.colour_fix, deblock=self.deblock),
             output=OutputOptions(fmt=self.fmt, quality=self.quality, bit_depth=self.bit_depth,
                                  name_pattern=self.name_pattern),
         )
@@ -171,6 +173,7 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "before_view": BEFORE_VIEWS,
     "sampler": SAMPLERS,
     "colour_fix": COLOUR_FIXES,
+    "deblock": DEBLOCK_CHOICES,
     "bit_depth": (0, 8, 16),
 }
 _RANGES: dict[str, tuple[int, int]] = {
@@ -228,7 +231,8 @@ def valid_name_pattern(pattern: str) -> bool:
 # What the settings panel edits; "Reset to defaults" resets these and keeps the rest (window layout,
 # measurements, installed-model choices), which are not preferences the user set in the panel.
 USER_FIELDS = ("model", "device", "precision", "tile", "overlap", "seed", "scale", "fmt", "quality", "bit_depth",
-               "output_dir", "name_pattern", "auto_save", "compare_mode", "before_view", "sampler", "colour_fix")
+               "output_dir", "name_pattern", "auto_save", "compare_mode", "before_view", "sampler", "colour_fix",
+               "deblock")
 
 
 def reset_to_defaults(settings: Settings) -> Settings:

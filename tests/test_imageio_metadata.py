@@ -516,7 +516,7 @@ def test_input_table_orientation_profile_exif_xmp_alpha(tmp_path: Path, fmt: str
 @pytest.mark.parametrize("orientation", [2, 3, 5, 6, 7, 8])
 def test_uncompressed_tiff_orientation_every_mode(tmp_path: Path, mode: str, orientation: int) -> None:
     """Pillow 13 garbles uncompressed L/RGBA/16-bit grey TIFFs turned a quarter: read_image must not."""
-    from sinsr_gui.engine.imageio.read import _orient
+    from sinsr_gui.engine.imageio.exif import apply_orientation
 
     rng = np.random.default_rng(orientation)
     px = rng.integers(0, 65536 if mode == "I;16" else 256, (3, 5) if mode != "RGBA" else (3, 5, 4))
@@ -528,9 +528,9 @@ def test_uncompressed_tiff_orientation_every_mode(tmp_path: Path, mode: str, ori
     loaded = read_image(src)
     peak = 65535 if mode == "I;16" else 255
     colour = px if px.ndim == 2 else px[..., 0]
-    assert np.array_equal(np.round(loaded.rgb[..., 0] * peak), _orient(colour, orientation))
+    assert np.array_equal(np.round(loaded.rgb[..., 0] * peak), apply_orientation(colour, orientation))
     if mode == "RGBA":
-        assert np.array_equal(np.round(loaded.alpha * 255), _orient(px[..., 3], orientation))
+        assert np.array_equal(np.round(loaded.alpha * 255), apply_orientation(px[..., 3], orientation))
 
 
 def test_nested_xmp_orientation_is_not_the_photos(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from sinsr_gui.cli.messages import describe_error, phrase
 from sinsr_gui.engine.options import (
     AUTO_FORMAT,
     COLOUR_FIXES,
+    DEBLOCK_CHOICES,
     DEFAULT_MAX_MEGAPIXELS,
     DEFAULT_NAME_PATTERN,
     DEFAULT_QUALITY,
@@ -65,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--colour-fix", choices=COLOUR_FIXES, default="auto",
                    help="pull colours back to the input's: wavelet (local) or adain (overall); auto (default): "
                    "what the model recommends (wavelet for the built-in Photo model, off for the others)")
+    p.add_argument("--jpeg-deblock", dest="deblock", choices=DEBLOCK_CHOICES, default="auto",
+                   help="remove a JPEG's block edges before upscaling, within what the file allows: on (fully), "
+                   "off; auto (default): partly, for heavily compressed JPEGs (quality below 30), with the "
+                   "built-in Photo model")
     p.add_argument("--unet", type=Path, help="SinSR denoiser checkpoint (instead of the installed one)")
     p.add_argument("--autoencoder", type=Path, help="VQ-f4 autoencoder checkpoint (with --unet)")
     p.add_argument("--config", type=Path, help="model config JSON (the reference config.json format)")
@@ -104,7 +109,8 @@ def options_from_args(args: argparse.Namespace):
                            unet=args.unet, autoencoder=args.autoencoder, config=args.config,
                            weights_dir=args.weights_dir, sampler=args.sampler),
         run=RunOptions(scale=args.scale, seed=args.seed, tile=tile, overlap=args.overlap or 0,
-                       batch=max(1, args.batch), colour_fix=args.colour_fix),
+                       batch=max(1, args.batch), colour_fix=args.colour_fix,
+                       deblock=args.deblock),
         output=OutputOptions(fmt=AUTO_FORMAT if args.fmt.strip().upper() == AUTO_FORMAT else normalize_format(args.fmt),
                              quality=args.quality, bit_depth=args.bit_depth or 0,
                              name_pattern=args.name, overwrite=args.overwrite),

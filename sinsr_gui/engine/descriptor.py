@@ -36,10 +36,18 @@ class ModelDescriptor:
     dtypes: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
     licence: str = ""
     colour_fix: str = "off"  # what the "auto" colour fix does for this model (off: as the official SinSR code)
+    deblocks_jpeg: bool = False  # "auto" deblocking removes a heavily compressed JPEG's block edges first
 
     def resolve_colour_fix(self, requested: str) -> str:
         """The colour fix a run uses: ``requested``, or for ``"auto"`` this model's recommendation."""
         return self.colour_fix if requested == "auto" else requested
+
+    def deblock_strength(self, requested: str, automatic: float) -> float:
+        """How much of a JPEG's block edges a run removes first (0-1): all for ``"on"``, none for ``"off"``, and
+        for ``"auto"`` the photo's ``automatic`` strength (by its quality) where this model asks for it."""
+        if requested == "on":
+            return 1.0
+        return automatic if requested == "auto" and self.deblocks_jpeg else 0.0
 
     def default_overlap(self, tile: int) -> int:
         """The overlap for tiles of side ``tile`` (LR pixels), at most half the tile."""

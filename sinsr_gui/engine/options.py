@@ -22,6 +22,9 @@ MAX_SEED = 2**31 - 1
 SCALES = (2, 3, 4)  # x4 is native; x2 and x3 are a Lanczos downscale of the x4 result
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 COLOUR_FIXES = ("auto", "off", "wavelet", "adain")  # see sinsr_gui.engine.colour; auto: ModelDescriptor.colour_fix
+# Remove a JPEG's block edges before the model sees it (engine.imageio.jpeg_blocks). auto: when the file is
+# compressed harder than the model's ModelDescriptor.deblock_below quality; on: every JPEG; off: never.
+DEBLOCK_CHOICES = ("auto", "on", "off")
 DEFAULT_NAME_PATTERN = "{stem}_x{scale}"
 AUTO_FORMAT = "AUTO"  # the output format by source: JPEG for HEIC/HEIF (phone photos), PNG for everything else
 _AUTO_JPEG_SUFFIXES = (".heic", ".heif")
@@ -39,12 +42,15 @@ class RunOptions:
     overlap: int = 0
     batch: int = 1
     colour_fix: str = "auto"  # a COLOUR_FIXES entry (engine.colour); "auto": the model descriptor's choice
+    deblock: str = "auto"  # a DEBLOCK_CHOICES entry
 
     def __post_init__(self) -> None:
         if self.scale not in SCALES:
             raise ValueError(f"scale must be one of {SCALES}, got {self.scale}")
         if self.colour_fix not in COLOUR_FIXES:
             raise ValueError(f"colour_fix must be one of {COLOUR_FIXES}, got {self.colour_fix!r}")
+        if self.deblock not in DEBLOCK_CHOICES:
+            raise ValueError(f"deblock must be one of {DEBLOCK_CHOICES}, got {self.deblock!r}")
 
 
 def resolve_format(fmt: str, source: str | None) -> str:

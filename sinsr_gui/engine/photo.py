@@ -57,7 +57,7 @@ from sinsr_gui.errors import Remedy, UserError
 # The plain types are defined in the torch-free engine.types; they are named here too, with the use cases.
 __all__ = ["LOSSLESS_FORMATS", "FileResult", "ModelInfo", "ModelRequest", "Models", "Notice", "Photo", "PhotoCache",
            "PhotoOptions", "PhotoRun", "Progress", "RegionResult", "UpscaleResult", "check_reopenable", "describe",
-           "device_key", "load_and_run", "output_size_for", "photo_from_pil", "process_file", "read_photo",
+           "device_key", "load_and_run", "network_input", "output_size_for", "photo_from_pil", "process_file", "read_photo",
            "reopen_saved", "run_photo", "run_to_result", "save_result", "thumbnail", "tiling_for", "upscale_photo",
            "upscale_region"]
 
@@ -189,6 +189,20 @@ def _concrete(run: RunOptions, model: Upscaler) -> RunOptions:
     return dataclasses.replace(run, colour_fix=model.descriptor.resolve_colour_fix(run.colour_fix))
 
 
+def network_input(model: Upscaler, photo: Photo, run: RunOptions) -> np.ndarray:
+    """The pixels the model sees: the photo's own, or, when ``run.deblock`` asks for it (see
+    :meth:`ModelDescriptor.deblock_strength`), the photo with its JPEG block edges removed within what the file
+    allows (:mod:`sinsr_gui.engine.imageio.jpeg_blocks`); made once per photo and strength, and kept with it.
+    The colour fix and the "before" view keep the photo's own pixels."""
+    coding = photo.meta.jpeg
+    strength = model.descriptor.deblock_strength(run.deblock, coding.automatic_strength) if coding else 0.0
+    if coding is None or strength <= 0.0:
+        return photo.rgb
+    if photo.unblocked is None or photo.unblocked[0] != strength:
+        photo.unblocked = (strength, imageio.remove_blocks(photo.rgb, coding, strength))
+    return photo.unblocked[1]
+
+
 def upscale_photo(model: Upscaler, photo: Photo, run: RunOptions, *, cancel: threading.Event | None = None,
                   notice: Notice | None = None) -> Generator[Progress, None, UpscaleResult]:
     """Upscale a whole photo tile by tile; yields progress, returns the result in memory.
@@ -200,8 +214,8 @@ def upscale_photo(model: Upscaler, photo: Photo, run: RunOptions, *, cancel: thr
     start = time.perf_counter()
     run = _concrete(run, model)
     generator = torch.Generator().manual_seed(int(run.seed))
-    rgb = yield from _progress(iter_upscale(model, photo.rgb, tiling_for(model, run), generator=generator,
-                                            cancel=cancel))
+    rgb = yield from _progress(iter_upscale(model, network_input(model, photo, run), tiling_for(model, run),
+                                            generator=generator, cancel=cancel))
     width, height = photo.size
     size = output_size_for(width, height, run.scale)
     if run.scale != model.scale:
@@ -235,8 +249,8 @@ def upscale_region(model: Upscaler, photo: Photo, region: tuple[int, int, int, i
     ox0, oy0, ox1, oy1 = grow(region, region_margin(run.colour_fix, s))
     cx0, cy0, cx1, cy1 = grow((ox0, oy0, ox1, oy1), 0 if s == model.scale else 3)
     generator = torch.Generator().manual_seed(int(run.seed))
-    up = yield from _progress(iter_upscale(model, photo.rgb, tiling_for(model, run), generator=generator,
-                                           cancel=cancel, region=(cx0, cy0, cx1, cy1)))
+    up = yield from _progress(iter_upscale(model, network_input(model, photo, run), tiling_for(model, run),
+                                           generator=generator, cancel=cancel, region=(cx0, cy0, cx1, cy1)))
     if s != model.scale:
         m = model.scale
         # The source box of the output pixels s*ox0 .. s*ox1 in the computed crop's coordinates.

@@ -94,7 +94,8 @@ class Photo:
 
     rgb: np.ndarray
     alpha: np.ndarray | None
-    meta: ImageMeta  # ICC, EXIF, DPI, grey, bit depth, notes, source path
+    meta: ImageMeta  # ICC, EXIF, DPI, grey, bit depth, notes, source path, a JPEG's coding
+    unblocked: tuple[float, np.ndarray] | None = None  # (strength, ``rgb`` less its JPEG block edges) once needed
 
     @property
     def path(self) -> Path | None:
@@ -111,8 +112,9 @@ class Photo:
 
     @property
     def nbytes(self) -> int:
-        """The memory its pixels take (RGB and alpha)."""
-        return self.rgb.nbytes + (self.alpha.nbytes if self.alpha is not None else 0)
+        """The memory its pixels take (RGB, alpha and the unblocked copy once made)."""
+        extra = sum(a.nbytes for a in (self.alpha, self.unblocked and self.unblocked[1]) if a is not None)
+        return self.rgb.nbytes + extra
 
 
 @dataclass

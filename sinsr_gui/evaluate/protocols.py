@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from sinsr_gui.evaluate.metrics import SCALE
 
@@ -52,12 +52,30 @@ def load_hr(path: Path, scale: int = SCALE) -> np.ndarray:
     return np.ascontiguousarray(arr[:h, :w])
 
 
+class EncodedLowRes(np.ndarray):
+    """A low-resolution input (uint8 RGB) decoded from a file whose bytes it keeps in ``encoded``, so that the
+    engine reads it as it reads that file (a JPEG's coding included: ``engine.imageio.jpeg_blocks``). Slices
+    and copies are plain pixels (``encoded`` None): only the whole decoded picture matches the bytes."""
+
+    encoded: bytes | None = None
+
+    def __array_finalize__(self, obj: object) -> None:
+        self.encoded = None
+
+
+def decoded(data: bytes) -> np.ndarray:
+    """The pixels of an encoded file (uint8 RGB, upright as the engine turns it), keeping its bytes
+    (:class:`EncodedLowRes`)."""
+    with Image.open(io.BytesIO(data)) as im:
+        out = np.asarray(ImageOps.exif_transpose(im).convert("RGB")).view(EncodedLowRes)
+    out.encoded = data
+    return out
+
+
 def _jpeg(arr: np.ndarray, quality: int) -> np.ndarray:
     buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="JPEG", quality=quality)
-    buf.seek(0)
-    with Image.open(buf) as out:
-        return np.asarray(out.convert("RGB"))
+    Image.fromarray(np.asarray(arr)).save(buf, format="JPEG", quality=quality)
+    return decoded(buf.getvalue())
 
 
 def make_lr(hr: np.ndarray, protocol: str, name: str, scale: int = SCALE) -> np.ndarray:

@@ -18,6 +18,7 @@ The models:
 from __future__ import annotations
 
 import copy
+import io
 import os
 import platform
 import statistics
@@ -31,7 +32,7 @@ import torch
 from PIL import Image
 
 from sinsr_gui.evaluate.metrics import METRICS, SCALE, block_index, cell_pattern, colour_shift, measure
-from sinsr_gui.evaluate.protocols import PROTOCOLS, list_images, load_hr, make_lr
+from sinsr_gui.evaluate.protocols import PROTOCOLS, decoded, list_images, load_hr, make_lr
 
 if TYPE_CHECKING:
     from sinsr_gui.engine.descriptor import Upscaler as EngineModel
@@ -59,7 +60,8 @@ def engine_upscale(model: EngineModel, lr: np.ndarray, run: RunOptions | None = 
     from sinsr_gui.engine.options import RunOptions
     from sinsr_gui.engine.photo import photo_from_pil, run_to_result, upscale_photo
 
-    photo = photo_from_pil(Image.fromarray(lr))
+    encoded = getattr(lr, "encoded", None)  # an EncodedLowRes: read as its file would be (a JPEG's coding)
+    photo = photo_from_pil(Image.open(io.BytesIO(encoded)) if encoded else Image.fromarray(np.asarray(lr)))
     result = run_to_result(upscale_photo(model, photo, run or RunOptions(scale=SCALE)))
     # The samples a saved 8-bit file holds (the encoder's own rounding).
     return np.asarray(imageio.to_pil(result.rgb, None, alpha=None, bit_depth=8))
@@ -195,8 +197,7 @@ def run_real_photos(paths: Sequence[Path], upscalers: dict[str, Method]) -> list
     """
     entries = []
     for path in paths:
-        with Image.open(path) as im:
-            lr = np.asarray(im.convert("RGB"))
+        lr = decoded(path.read_bytes())
         outs = {n: fn(lr) for n, fn in upscalers.items()}
         entries.append({"image": path.name, "lr": lr, "outputs": outs,
                         "block": {"input": block_index(pil_upscale(lr, Image.Resampling.BICUBIC)),

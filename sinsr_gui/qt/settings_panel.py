@@ -40,6 +40,7 @@ PRECISION_CHOICES = (
     ("fp16", "Half, fp16 (GPU only)"),
 )
 SAMPLER_CHOICES = (("stochastic", "Stochastic (official)"), ("deterministic", "Deterministic"))
+DEBLOCK_CHOICES = (("auto", "Automatic"), ("on", "On"), ("off", "Off"))
 COLOUR_FIX_CHOICES = (("auto", "Automatic"), ("off", "Off"), ("wavelet", "Wavelet (local)"),
                       ("adain", "AdaIN (overall)"))
 FORMAT_CHOICES = (("AUTO", "Automatic", "JPEG for HEIC phone photos, PNG for everything else"),
@@ -79,6 +80,11 @@ class SettingsPanel(QWidget):
                                         "photo's if a model shifted them. Wavelet fixes local tints too; "
                                         "AdaIN matches the overall colour balance. Off: as the model made it. "
                                         "Automatic: what the model needs (wavelet for Photo, off for the others).")
+        self.deblock_combo = self._combo(list(DEBLOCK_CHOICES), "Smooths the 8x8 squares of a heavily "
+                                         "compressed JPEG before upscaling, so they do not come out as large "
+                                         "tiles. It only changes what the file leaves uncertain. Automatic: "
+                                         "partly, for strongly compressed JPEGs, with the Photo model. On: "
+                                         "fully, for every JPEG.")
         self.precision_combo = self._combo(list(PRECISION_CHOICES),
                                            "How precisely numbers are computed. Automatic is fast and looks the "
                                            "same as full precision; full precision is slower but exact.")
@@ -148,6 +154,7 @@ class SettingsPanel(QWidget):
         form.addRow("Model", self.model_combo)
         form.addRow("Sampler", self.sampler_combo)
         form.addRow("Colour fix", self.colour_combo)
+        form.addRow("JPEG blocks", self.deblock_combo)
         form.addRow("Device", self.device_combo)
 
         output_box = QGroupBox("Output")
@@ -205,8 +212,9 @@ class SettingsPanel(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
 
-        for combo in (self.model_combo, self.sampler_combo, self.colour_combo, self.device_combo, self.precision_combo, self.scale_combo,
-                      self.format_combo, self.bit_depth_combo, self.auto_save_combo):
+        for combo in (self.model_combo, self.sampler_combo, self.colour_combo, self.deblock_combo, self.device_combo,
+                      self.precision_combo, self.scale_combo, self.format_combo, self.bit_depth_combo,
+                      self.auto_save_combo):
             combo.currentIndexChanged.connect(self._edited)
         for spin in (self.tile_spin, self.overlap_spin, self.seed_spin, self.quality_spin):
             spin.valueChanged.connect(self._edited)
@@ -226,6 +234,7 @@ class SettingsPanel(QWidget):
             _select(self.model_combo, s.model)
             _select(self.sampler_combo, s.sampler)
             _select(self.colour_combo, s.colour_fix)
+            _select(self.deblock_combo, s.deblock)
             if not _select(self.device_combo, s.device):
                 _select(self.device_combo, "auto")
             _select(self.precision_combo, s.precision)
@@ -295,6 +304,7 @@ class SettingsPanel(QWidget):
         s.model = self.model_combo.currentData() or "auto"
         s.sampler = self.sampler_combo.currentData() or "stochastic"
         s.colour_fix = self.colour_combo.currentData() or "auto"
+        s.deblock = self.deblock_combo.currentData() or "auto"
         s.device = self.device_combo.currentData() or "auto"
         s.precision = self.precision_combo.currentData() or "auto"
         s.tile = self.tile_spin.value()

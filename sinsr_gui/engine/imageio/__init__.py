@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from .encoders import to_pil
 from .errors import ImageReadError, ImageWriteError
 from .formats import OUTPUT_FORMATS, OUTPUT_SUFFIXES, SUPPORTED_INPUT_SUFFIXES, normalize_format
+from .jpeg_blocks import JpegCoding, remove_blocks
 from .read import (
     DEFAULT_MAX_PIXELS,
     ImageMeta,
@@ -55,12 +56,14 @@ __all__ = [
     "ImageReadError",
     "ImageWriteError",
     "ImageMeta",
+    "JpegCoding",
     "LoadedImage",
     "find_images",
     "normalize_format",
     "output_path_for",
     "read_image",
     "read_image_from_pil",
+    "remove_blocks",
     "resize_rgb",
     "save_image",
     "srgb_icc_profile",

@@ -11,6 +11,7 @@ import logging
 import struct
 from collections.abc import Iterable
 
+import numpy as np
 from PIL import Image
 
 log = logging.getLogger(__name__)
@@ -121,3 +122,22 @@ def _exif_with_size(exif: bytes, width: int, height: int) -> bytes:
         return bytes(buf)
     except (ValueError, struct.error):
         return exif
+
+
+def apply_orientation(a: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply EXIF orientation 1-8 to an (H, W, ...) array, exactly as ``ImageOps.exif_transpose`` would."""
+    if orientation == 2:
+        a = a[:, ::-1]
+    elif orientation == 3:
+        a = a[::-1, ::-1]
+    elif orientation == 4:
+        a = a[::-1]
+    elif orientation == 5:
+        a = a.swapaxes(0, 1)
+    elif orientation == 6:
+        a = np.rot90(a, -1)
+    elif orientation == 7:
+        a = a.swapaxes(0, 1)[::-1, ::-1]
+    elif orientation == 8:
+        a = np.rot90(a, 1)
+    return np.ascontiguousarray(a)

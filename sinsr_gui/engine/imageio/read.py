@@ -25,9 +25,10 @@ from PIL import Image, UnidentifiedImageError
 from sinsr_gui.errors import Remedy
 
 from .errors import ImageReadError
-from .exif import _ORIENTATION, _kept_exif
+from .exif import _ORIENTATION, _kept_exif, apply_orientation
 from .formats import _FORMAT_NAMES, _HAS_AVIF, _HAS_HEIF, _input_formats
 from .iptc import _kept_iptc
+from .jpeg_blocks import JpegCoding, jpeg_coding
 from .wide import _decode_wide, _wide_rawmode
 from .xmp import _kept_xmp, _xmp_orientation
 
@@ -41,7 +42,8 @@ class ImageMeta:
     """What a photo's file says besides its pixels: what ``save_image(like=...)`` carries into the output file.
 
     ``xmp`` is the source's XMP packet (checked well-formed; ``save_image`` updates size, orientation and
-    history), ``iptc`` its IPTC-IIM datasets; both as found in the file, or None.
+    history), ``iptc`` its IPTC-IIM datasets; both as found in the file, or None. ``jpeg`` is how a JPEG source
+    coded its pixels (for removing its block edges before a model sees it); saving ignores it.
     """
 
     is_grey: bool
@@ -54,6 +56,7 @@ class ImageMeta:
     notes: list[str] = field(default_factory=list)
     xmp: bytes | None = None
     iptc: bytes | None = None
+    jpeg: JpegCoding | None = None  # a JPEG's quantisation and sampling (jpeg_blocks.remove_blocks), else None
 
 
 @dataclass(kw_only=True)
@@ -200,7 +203,7 @@ def _load(img: Image.Image, *, path: Path | None, reopen: Path | None) -> Loaded
     iptc = _kept_iptc(img, notes)
     if fmt == "HEIF" and icc is None:
         _note_nclx(img.info, notes)
-    planes = _orient(planes, orientation)
+    planes = apply_orientation(planes, orientation)
     dpi = _dpi(img.info)
     if dpi is not None and orientation in (5, 6, 7, 8):
         dpi = (dpi[1], dpi[0])  # DPI describes the stored axes, which a quarter turn swaps
@@ -222,6 +225,7 @@ def _load(img: Image.Image, *, path: Path | None, reopen: Path | None) -> Loaded
         notes=notes,
         xmp=xmp,
         iptc=iptc,
+        jpeg=jpeg_coding(img, orientation) if stored is None else None,
     )
 
 
@@ -291,7 +295,7 @@ def _tiff_turned_raw(img: Image.Image, reopen: Path | None, orientation: int) ->
 
     Pillow 13 applies TIFF orientation while loading, and for uncompressed grey, grey 16-bit and RGBA strips
     its raw decoder fills a buffer of the already turned shape, which garbles the pixels. tifffile reads the
-    stored samples instead; ``_orient`` then turns them, as for every other format.
+    stored samples instead; ``apply_orientation`` then turns them, as for every other format.
     """
     if img.format != "TIFF" or reopen is None or not img.tile or orientation not in (5, 6, 7, 8):
         return None
@@ -397,25 +401,6 @@ def _heif_raw_xmp(img: Image.Image, reopen: Path | None) -> bytes | None:
     except Exception:  # the plugin's copy is still good
         return None
     return raw if isinstance(raw, bytes) and raw else None
-
-
-def _orient(a: np.ndarray, orientation: int) -> np.ndarray:
-    """Apply EXIF orientation 1-8 to an (H, W, ...) array, exactly as ``ImageOps.exif_transpose`` would."""
-    if orientation == 2:
-        a = a[:, ::-1]
-    elif orientation == 3:
-        a = a[::-1, ::-1]
-    elif orientation == 4:
-        a = a[::-1]
-    elif orientation == 5:
-        a = a.swapaxes(0, 1)
-    elif orientation == 6:
-        a = np.rot90(a, -1)
-    elif orientation == 7:
-        a = a.swapaxes(0, 1)[::-1, ::-1]
-    elif orientation == 8:
-        a = np.rot90(a, 1)
-    return np.ascontiguousarray(a)
 
 
 def _dpi(info: dict) -> tuple[float, float] | None:

@@ -38,6 +38,9 @@ PHOTO = dataclasses.replace(
     # Its colours drift by up to 2 levels on JPEG inputs (Set5 q45: 1.99); the wavelet fix takes that to 0.04 at
     # no cost in PSNR, blocks or sharpness (docs/quality.md), so "auto" applies it.
     colour_fix="wavelet",
+    # JPEGs below quality 30 lose part of their block edges first (engine.imageio.jpeg_blocks): the network alone
+    # keeps the 32-px tiles of heavily compressed photos (docs/jpeg_blocks.md).
+    deblocks_jpeg=True,
 )
 FAITHFUL = dataclasses.replace(
     _COMPACT, kind="faithful", display_name="Faithful (built-in)",
