@@ -135,11 +135,14 @@ def test_micro_batches_accumulate_to_the_same_step(tmp_path):
     assert ga.norm() > 0 and ((ga - gb).norm() / ga.norm()).item() < 1e-4
 
 
-def test_learning_rate_warms_up_linearly():
+def test_learning_rate_warms_up_linearly_then_stays_as_the_official_recipe_does():
     cfg = DistillConfig(lr=5e-5, warmup=5000)
     assert learning_rate(0, cfg) == pytest.approx(1e-8)
     assert learning_rate(2499, cfg) == pytest.approx(2.5e-5)
     assert learning_rate(4999, cfg) == learning_rate(10_000, cfg) == 5e-5
+    # No decay: the official halving at its second milestone (500000) falls on its last iteration.
+    assert learning_rate(499_999, cfg) == 5e-5
+    assert DistillConfig().warmup == 5000  # configs/SinSR.yaml's first milestone
     d = DistillConfig()
     assert (d.lr, d.ema, d.weight_decay, d.hr_size, d.batch, d.seed) == (5e-5, 0.999, 0.0, 256, 64, 123456)
 
@@ -202,3 +205,54 @@ def test_a_full_size_student_is_saved_as_the_weights_manager_expects_sinsr_v1():
                  label="student")
     reference = unet.state_dict()
     assert all(state[k].dtype == (torch.float32 if v.is_floating_point() else v.dtype) for k, v in reference.items())
+
+
+def test_a_trained_student_is_imported_like_the_app_does_and_runs_through_the_engine(tmp_path, home):
+    """The issue's "done when": the trainer's command line on a folder of images (the case A teacher, two steps),
+    then its student file through the weights manager's import (the safe loader, identification and the store, as
+    `weights import PATH` and the app's "Import a file I already have"), then a photo through the engine's use
+    case as the app runs it: 4x the size, and not what the teacher's own weights give in that one step."""
+    from sinsr_gui.engine.models import ModelCache
+    from sinsr_gui.engine.photo import PhotoOptions, load_and_run, run_to_result
+    from sinsr_gui.engine.types import ModelRequest
+    from sinsr_gui.training.distill.synthetic import write_synthetic_photos
+    from sinsr_gui.weights.importer import ImportResult, import_weights
+    from sinsr_gui.weights.store import WeightStore
+    from tests.conftest import CASE_A
+    from tests.http_server import make_registry
+
+    teacher, autoencoder, config = CASE_A / "unet_ckpt.pth", CASE_A / "autoencoder_ckpt.pth", CASE_A / "config.json"
+    data = tmp_path / "photos"
+    write_synthetic_photos(data, count=2, size=256)
+    out = tmp_path / "run"
+    # --ema 0: after two steps an EMA at 0.999 is still 99.8 % the teacher; here the file must hold what trained.
+    args = ["--data", str(data), "--out", str(out), "--teacher", str(teacher), "--autoencoder", str(autoencoder),
+            "--model-config", str(config), "--steps", "2", "--batch", "1", "--micro-batch", "1", "--hr-size", "256",
+            "--warmup", "1", "--lr", "1e-3", "--ema", "0", "--threads", "1", "--device", "cpu",
+            "--checkpoint-every", "1", "--preview-every", "0", "--quiet"]
+    assert main(args) == 0
+    student_file = out / STUDENT_NAME
+
+    # The weights manager's store, its registry checking the case A layouts (they stand in for the full size).
+    store = WeightStore(registry=make_registry("http://127.0.0.1:9"))
+    result = import_weights(student_file, store)  # no --as: recognised by its layout, told apart by its name
+    assert isinstance(result, ImportResult) and result.name == "sinsr_v1", result
+    assert "file name" in result.note  # the teacher shares the layout; "sinsr" in the name decides
+    assert import_weights(autoencoder, store).name == "vq_f4"  # the user's autoencoder (the teacher's)
+    assert store.resolve("sinsr_v1").suffix == ".safetensors"  # converted: loaded without unpickling from now on
+
+    photo = tmp_path / "photo.png"
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (24, 40, 3), dtype=np.uint8)).save(photo)
+    models = ModelCache()
+
+    def upscale(request: ModelRequest) -> np.ndarray:
+        run = run_to_result(load_and_run(models, request, photo, PhotoOptions(model=request)))
+        assert run.result.model.kind == "sinsr"
+        return run.result.rgb
+
+    common = dict(model="sinsr", device="cpu", dtype="fp32", config=config)
+    imported = upscale(ModelRequest(weights_dir=store.root, **common))  # the installed (imported) student
+    with_teacher = upscale(ModelRequest(unet=teacher, autoencoder=autoencoder, **common))
+    assert imported.shape == with_teacher.shape == (96, 160, 3) and np.isfinite(imported).all()
+    assert np.abs(imported - with_teacher).max() > 1e-3  # the trained weights, not the teacher's

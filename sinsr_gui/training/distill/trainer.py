@@ -7,16 +7,19 @@
 The teacher and autoencoder are the weights manager's ``resshift_x4_s15`` and ``vq_f4`` (``sinsr-upscale
 weights download ...``) or any files given with ``--teacher`` / ``--autoencoder``. The recipe's defaults are the
 official ``configs/SinSR.yaml``'s: the student starts as a copy of the teacher, AdamW at lr 5e-5 with a linear
-warm-up (its first milestone, 5000 iterations), no weight decay, EMA 0.999, batch 64, 256² HR crops degraded with
-the second-order scheme of :mod:`sinsr_gui.training.degradations`, and the losses of
+warm-up (its first milestone, 5000 iterations) and no decay after it (:func:`learning_rate`), no weight decay,
+EMA 0.999, batch 64, 256² HR crops degraded with the second-order scheme of
+:mod:`sinsr_gui.training.degradations`, and the losses of
 :func:`~sinsr_gui.training.distill.losses.distillation_losses`. No network is used and no perceptual network is
 loaded.
 
 Every training sample is drawn from its own generator, seeded by (seed, step, index in the global batch): a
 resumed run continues bit for bit, and one process of batch 2B takes the same step as two of batch B.
 
-Files in ``--out``: ``student_x4.pth`` (the EMA student in the official checkpoint layout, ready for the app's
-"Import a file I already have", our SinSR pipeline and the official ``inference.py``), ``checkpoint.pt``
+Files in ``--out``: ``sinsr_student_x4.pth`` (the EMA student in the official checkpoint layout, ready for the app's
+"Import a file I already have", ``sinsr-upscale weights import``, our SinSR pipeline and the official
+``inference.py``; "sinsr" in its name is what makes the import take it as SinSR's denoiser rather than the
+teacher, whose layout it shares), ``checkpoint.pt``
 (student, EMA, optimizer, step), ``log.jsonl`` (losses, learning rate, ETA), ``config.json`` (the run) and
 ``previews/step_NNNNNN.png`` (a fixed validation batch: bicubic LR | student | teacher | HR).
 """
@@ -57,7 +60,9 @@ from sinsr_gui.training.degradations import RealWorldDegradation, degrade_bicubi
 from sinsr_gui.training.distill.losses import TERMS, distillation_losses
 from sinsr_gui.weights.checkpoint import load_checkpoint_into
 
-STUDENT_NAME = "student_x4.pth"
+# The import tells the denoiser entries apart by the file name (the student and the teacher share one layout):
+# "sinsr" in it makes the app's "Import a file I already have" take the student as SinSR's denoiser.
+STUDENT_NAME = "sinsr_student_x4.pth"
 CHECKPOINT_NAME = "checkpoint.pt"
 LOG_NAME = "log.jsonl"
 CONFIG_NAME = "config.json"
@@ -205,7 +210,14 @@ def make_batch(images, cfg: DistillConfig, step: int, indices: range, latent_cha
 
 
 def learning_rate(step: int, cfg: DistillConfig) -> float:
-    """Linear warm-up to ``lr`` over ``warmup`` steps, then constant."""
+    """Linear warm-up to ``lr`` over ``warmup`` steps, then constant: the official schedule, which has no decay.
+
+    The official trainer (``TrainerDifIR.adjust_lr`` with ``configs/SinSR.yaml``'s ``milestones: [5000,
+    500000]``) ramps the rate linearly over the first milestone, then halves it at each later one; the only later
+    milestone is 500000, the run's last iteration (``iterations: 500000``), so no training step ever sees a lower
+    rate. One difference is kept on purpose: the official code sets the rate after each step, so its very first
+    step runs at the full rate; here step ``s`` (from 0) runs at ``lr·(s+1)/warmup`` from the first step on.
+    """
     return cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup))
 
 
