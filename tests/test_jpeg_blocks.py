@@ -17,7 +17,7 @@ from PIL import Image
 from sinsr_gui.cli import upscale as cli
 from sinsr_gui.engine.imageio import read_image, read_image_from_pil, remove_blocks
 from sinsr_gui.engine.imageio.exif import apply_orientation
-from sinsr_gui.engine.imageio.jpeg_blocks import JpegCoding
+from sinsr_gui.engine.imageio.jpeg_blocks import JpegCoding, automatic_strength, grid_step_ratio
 from sinsr_gui.engine.models.builtin import FAITHFUL, PHOTO
 from sinsr_gui.engine.options import RunOptions
 from sinsr_gui.engine.photo import network_input
@@ -32,6 +32,12 @@ def _smooth_picture(w: int = 96, h: int = 64) -> np.ndarray:
     g = 0.3 + 0.5 * x / w
     b = 0.6 * np.exp(-((x - 40) ** 2 + (y - 30) ** 2) / 600.0) + 0.2
     return (np.clip(np.dstack([r, g, b]), 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def _textured_picture(w: int = 96, h: int = 64) -> np.ndarray:
+    """The soft picture with strong grain (seeded): a heavy JPEG of it shows blocks, but not only blocks."""
+    grain = np.random.default_rng(7).normal(0, 28, (h, w, 1))
+    return np.clip(_smooth_picture(w, h) + grain, 0, 255).astype(np.uint8)
 
 
 def _jpeg(pixels: np.ndarray, quality: int, **save) -> bytes:
@@ -138,14 +144,27 @@ def test_an_upright_photo_is_worked_on_the_file_s_own_grid(orientation):
     assert np.allclose(remove_blocks(apply_orientation(stored.rgb, orientation), turned), expected, atol=1e-6)
 
 
-def test_automatic_strength_grows_as_the_quality_falls():
-    strengths = [_read(_jpeg(_smooth_picture(), q)).jpeg.automatic_strength for q in (10, 20, 29, 30, 75)]
-    assert strengths[0] > strengths[1] > strengths[2] > 0
+def test_automatic_strength_grows_as_the_quality_falls_and_the_blocks_show():
+    strengths = []
+    for q in (10, 15, 20, 30, 75):
+        loaded = _read(_jpeg(_textured_picture(), q))
+        strengths.append(automatic_strength(loaded.rgb, loaded.jpeg))
+    assert 1 > strengths[0] > strengths[1] > strengths[2] > 0
     assert strengths[3] == strengths[4] == 0
+    flat = _read(_jpeg(np.full((64, 96, 3), 128, np.uint8), 10))  # nothing to show blocks on
+    assert automatic_strength(flat.rgb, flat.jpeg) == 0
+
+
+def test_grid_step_ratio_sees_an_8_px_grid_and_nothing_else():
+    tiles = np.kron(np.arange(48).reshape(6, 8) % 5, np.ones((8, 8))).astype(np.float64)
+    ramp = np.add.outer(np.arange(48.0), np.arange(64.0))
+    assert grid_step_ratio(tiles) == float("inf") and grid_step_ratio(tiles + ramp) > 2
+    assert grid_step_ratio(ramp) == pytest.approx(1.0)
+    assert grid_step_ratio(np.ones((5, 5))) == 1.0
 
 
 def _photo(quality: int) -> Photo:
-    loaded = _read(_jpeg(_smooth_picture(), quality))
+    loaded = _read(_jpeg(_textured_picture(), quality))
     return Photo(loaded.rgb, loaded.alpha, loaded.meta)
 
 

@@ -68,8 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "what the model recommends (wavelet for the built-in Photo model, off for the others)")
     p.add_argument("--jpeg-deblock", dest="deblock", choices=DEBLOCK_CHOICES, default="auto",
                    help="remove a JPEG's block edges before upscaling, within what the file allows: on (fully), "
-                   "off; auto (default): partly, for heavily compressed JPEGs (quality below 30), with the "
-                   "built-in Photo model")
+                   "off; auto (default): as much as the photo shows blocks, for heavily compressed JPEGs "
+                   "(quality below 30), with the built-in Photo model")
     p.add_argument("--unet", type=Path, help="SinSR denoiser checkpoint (instead of the installed one)")
     p.add_argument("--autoencoder", type=Path, help="VQ-f4 autoencoder checkpoint (with --unet)")
     p.add_argument("--config", type=Path, help="model config JSON (the reference config.json format)")

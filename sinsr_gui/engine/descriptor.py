@@ -42,12 +42,10 @@ class ModelDescriptor:
         """The colour fix a run uses: ``requested``, or for ``"auto"`` this model's recommendation."""
         return self.colour_fix if requested == "auto" else requested
 
-    def deblock_strength(self, requested: str, automatic: float) -> float:
-        """How much of a JPEG's block edges a run removes first (0-1): all for ``"on"``, none for ``"off"``, and
-        for ``"auto"`` the photo's ``automatic`` strength (by its quality) where this model asks for it."""
-        if requested == "on":
-            return 1.0
-        return automatic if requested == "auto" and self.deblocks_jpeg else 0.0
+    def resolve_deblock(self, requested: str) -> str:
+        """What a run does about a JPEG's block edges: ``"on"`` or ``"off"`` as requested; ``"auto"`` stays
+        automatic (a strength by the photo: ``jpeg_blocks.automatic_strength``) where this model asks for it."""
+        return "off" if requested == "auto" and not self.deblocks_jpeg else requested
 
     def default_overlap(self, tile: int) -> int:
         """The overlap for tiles of side ``tile`` (LR pixels), at most half the tile."""

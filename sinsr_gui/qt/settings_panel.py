@@ -83,8 +83,8 @@ class SettingsPanel(QWidget):
         self.deblock_combo = self._combo(list(DEBLOCK_CHOICES), "Smooths the 8x8 squares of a heavily "
                                          "compressed JPEG before upscaling, so they do not come out as large "
                                          "tiles. It only changes what the file leaves uncertain. Automatic: "
-                                         "partly, for strongly compressed JPEGs, with the Photo model. On: "
-                                         "fully, for every JPEG.")
+                                         "as much as a strongly compressed JPEG shows blocks, with the Photo "
+                                         "model. On: fully, for every JPEG.")
         self.precision_combo = self._combo(list(PRECISION_CHOICES),
                                            "How precisely numbers are computed. Automatic is fast and looks the "
                                            "same as full precision; full precision is slower but exact.")

@@ -33,6 +33,7 @@ from .encoders import to_pil
 from .errors import ImageReadError, ImageWriteError
 from .formats import OUTPUT_FORMATS, OUTPUT_SUFFIXES, SUPPORTED_INPUT_SUFFIXES, normalize_format
 from .jpeg_blocks import JpegCoding, remove_blocks
+from .jpeg_blocks import automatic_strength as automatic_deblock_strength
 from .read import (
     DEFAULT_MAX_PIXELS,
     ImageMeta,
@@ -58,6 +59,7 @@ __all__ = [
     "ImageMeta",
     "JpegCoding",
     "LoadedImage",
+    "automatic_deblock_strength",
     "find_images",
     "normalize_format",
     "output_path_for",
