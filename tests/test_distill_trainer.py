@@ -256,3 +256,22 @@ def test_a_trained_student_is_imported_like_the_app_does_and_runs_through_the_en
     with_teacher = upscale(ModelRequest(unet=teacher, autoencoder=autoencoder, **common))
     assert imported.shape == with_teacher.shape == (96, 160, 3) and np.isfinite(imported).all()
     assert np.abs(imported - with_teacher).max() > 1e-3  # the trained weights, not the teacher's
+
+
+def test_the_distillation_demo_report_is_rebuilt_from_its_numbers(tmp_path):
+    """docs/distill_demo.md is what scripts/distill_demo.py writes from docs/distill_demo.json (and the ablation's
+    JSON): no number in the report was edited by hand."""
+    import shutil
+
+    docs = Path(__file__).parents[1] / "docs"
+    sys.path.insert(0, str(docs.parent / "scripts"))
+    try:
+        import distill_demo
+    finally:
+        sys.path.remove(str(docs.parent / "scripts"))
+    for name in (distill_demo.NAME, distill_demo.ABLATION):
+        shutil.copy(docs / f"{name}.json", tmp_path)
+    assert distill_demo.main(["--report-only", "--out-dir", str(tmp_path)]) == 0
+    assert (tmp_path / f"{distill_demo.NAME}.md").read_text() == (docs / f"{distill_demo.NAME}.md").read_text()
+    with Image.open(tmp_path / f"{distill_demo.NAME}.png") as im:
+        assert im.size == (720, 420)
