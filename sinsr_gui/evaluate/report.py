@@ -29,8 +29,11 @@ CROPS = (  # (set, protocol, image, (top, left) of the HR crop, size)
 REALSET_CROPS: dict[str, tuple[int, int] | None] = {
     "cat1": (56, 120), "Lincoln": None, "building1": None, "bike1": None, "bears": (40, 20), "Canon_004_LR4": None}
 REALSET_WINDOW = 64  # LR px: 256 output px at 100 %
-TARGET = {"set": "Set14", "protocol": "jpeg45", "psnr_gain": 0.3, "block_rel": 0.10, "sharpness": 0.55,
-          "colour": 2.0, "mp_per_s": 1.0}
+# The Photo model's own targets (issue 18; its sharpness goal is relative to the teacher: TEACHER_TARGET), on
+# Set14 x4 bicubic + JPEG q45: PSNR-Y at most 0.3 dB under bicubic, block within 10 % of the ground truth's,
+# colour within 2 levels, 4-px pattern at most 1.5x the ground truth's; the network at 1.5 output MP/s or more.
+TARGET = {"set": "Set14", "protocol": "jpeg45", "psnr_gain": -0.3, "block_rel": 0.10, "colour": 2.0,
+          "pattern_of_gt": 1.5, "mp_per_s": 1.5}
 # Photo against the teacher (issue 18), on each set: x4 bicubic + JPEG q45, and the block measure at q20.
 TEACHER_TARGET = {"protocol": "jpeg45", "sharpness_of_teacher": 0.90, "block_rel": 0.10, "colour": 2.0,
                   "psnr_over_teacher": 0.5, "psnr_below_bicubic": 0.3, "pattern_of_gt": 1.5,
@@ -156,8 +159,8 @@ def check_targets(results: dict, method: str, speed: dict | None = None) -> dict
         "psnr_gain_db": {"value": gain, "target": f">= {TARGET['psnr_gain']}", "met": gain >= TARGET["psnr_gain"]},
         "block_vs_gt": {"value": block_rel, "gt": res["gt_block"], "model": m["block"],
                         "target": f"<= {TARGET['block_rel']:.0%}", "met": block_rel <= TARGET["block_rel"]},
-        "sharpness": {"value": m["sharpness"], "bicubic": b["sharpness"], "target": f">= {TARGET['sharpness']}",
-                      "met": m["sharpness"] >= TARGET["sharpness"]},
+        "pattern_of_gt": {"value": m["pattern"] / res["gt_pattern"], "target": f"<= {TARGET['pattern_of_gt']}x",
+                          "met": m["pattern"] / res["gt_pattern"] <= TARGET["pattern_of_gt"]},
         "colour_levels": {"value": m["colour"], "target": f"<= {TARGET['colour']}",
                           "met": m["colour"] <= TARGET["colour"]},
     }
@@ -170,15 +173,13 @@ def check_targets(results: dict, method: str, speed: dict | None = None) -> dict
 
 def format_targets(targets: dict) -> str:
     names = {"psnr_gain_db": "PSNR-Y gain over bicubic (dB)", "block_vs_gt": "block index, distance from GT's",
-             "sharpness": "sharpness (gradient / GT's)", "colour_levels": "colour shift (8-bit levels)",
+             "pattern_of_gt": "4-px pattern / GT's", "colour_levels": "colour shift (8-bit levels)",
              "output_mp_per_s": "speed (output MP/s, this CPU)"}
     lines = ["| target | Photo | goal | met |", "|---|---|---|---|"]
     for key, t in targets.items():
         v = f"{t['value']:.1%}" if key == "block_vs_gt" else f"{t['value']:.2f}"
         if key == "block_vs_gt":
             v += f" ({t['model']:.3f} vs {t['gt']:.3f})"
-        if key == "sharpness":
-            v += f" (bicubic {t['bicubic']:.2f})"
         lines.append(f"| {names[key]} | {v} | {t['target']} | {'yes' if t['met'] else '**no**'} |")
     return "\n".join(lines)
 
@@ -249,8 +250,11 @@ def _describe_models(cards: dict[str, dict], extra: dict[str, str]) -> list[str]
     md = []
     for key, card in cards.items():
         arch, train = card.get("architecture", {}), card.get("training", {})
+        phases = train.get("phases") or []
+        steps = train.get("steps") or sum(int(p.get("steps", 0)) for p in phases)
+        in_phases = f" in {len(phases)} phases" if len(phases) > 1 else ""
         md.append(f"- **{card.get('display_name', key)}** (`resources/models/{card.get('name', key)}.json`): "
-                  f"{arch.get('parameters', 0):,} parameters, {train.get('steps')} training steps; "
+                  f"{arch.get('parameters', 0):,} parameters, {steps:,} training steps{in_phases}; "
                   f"{card.get('description', '')}")
     md += [f"- **{name}**: {text}" for name, text in extra.items()]
     return md
