@@ -28,8 +28,9 @@ from .iptc import _jpeg_app13
 from .read import LoadedImage
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as Pillow's "L" conversion
-# zlib level of every PNG written (8- and 16-bit). On 4x results level 4 encodes 2.4-2.9x faster than zlib's and
-# Pillow's default 6 for files 1.6-3.9 % larger (docs/performance.md): the encode was 40-49 % of a file's time.
+# zlib level of every PNG written (8- and 16-bit, libpng). On 4x results level 4 encodes 2.4-2.9x faster than
+# zlib's and Pillow's default 6 for files 1.6-3.9 % larger (docs/performance.md): the encode was 40-49 % of a
+# small model's file time.
 _PNG_LEVEL = 4
 _TIFF_LEVEL = 6  # deflate level of the TIFF writer
 _SAMPLE_BAND_BYTES = 16 << 20  # float scratch per band when packing samples
@@ -121,8 +122,8 @@ def _encode(
     if fmt == "TIFF":
         _write_tiff(fh, data, icc=icc, exif=exif, dpi=dpi, xmp=xmp, iptc=iptc)
         return
-    if fmt == "PNG" and data.dtype == np.uint16:
-        _write_png16(fh, data, icc=icc, exif=exif, dpi=dpi, xmp=xmp)
+    if fmt == "PNG":
+        _write_png(fh, data, icc=icc, exif=exif, dpi=dpi, xmp=xmp)
         return
     img = Image.fromarray(data[..., 0] if data.shape[2] == 1 else data)
     params: dict[str, object] = {}
@@ -131,13 +132,10 @@ def _encode(
     if exif:
         # WebP wants the bare TIFF structure; Pillow's JPEG/PNG writers take the "Exif" form
         params["exif"] = exif[len(_EXIF_HEADER) :] if fmt == "WEBP" else exif
-    if dpi and fmt in ("PNG", "JPEG"):
+    if dpi and fmt == "JPEG":
         params["dpi"] = dpi
     if xmp:
-        if fmt == "PNG":
-            params["pnginfo"] = _png_xmp(xmp)
-        else:
-            params["xmp"] = xmp
+        params["xmp"] = xmp
     if fmt == "JPEG":
         # full-resolution chroma at high quality: 4:2:0 visibly softens the colour edges we just sharpened
         params.update(quality=quality, subsampling=0 if quality >= 90 else 2, optimize=True)
@@ -145,8 +143,6 @@ def _encode(
             params["extra"] = _jpeg_app13(iptc)  # Pillow puts "extra" marker bytes after APP0/APP1
     elif fmt == "WEBP":
         params.update(quality=quality, method=4)
-    elif fmt == "PNG":
-        params["compress_level"] = _PNG_LEVEL
     img.save(fh, format=fmt, **params)
 
 
@@ -157,7 +153,7 @@ def _png_xmp(xmp: bytes) -> PngImagePlugin.PngInfo:
     return info
 
 
-def _write_png16(
+def _write_png(
     fh: BinaryIO,
     data: np.ndarray,
     *,
@@ -166,11 +162,11 @@ def _write_png16(
     dpi: tuple[float, float] | None,
     xmp: bytes | None,
 ) -> None:
-    """16-bit PNG of uint16 (H, W, C) samples, C = 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA, through libpng.
+    """PNG of uint8 or uint16 (H, W, C) samples, C = 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA, through libpng.
 
     libpng (``imagecodecs.png_encode``) encodes the pixels into one buffer in memory (adaptive filters, zlib
-    level ``_PNG_LEVEL``). The metadata chunks come from Pillow's PNG writer run on a 1 x 1 image with the same
-    metadata, so 8-bit and 16-bit files carry them identically; they go right after IHDR.
+    level ``_PNG_LEVEL``): 1.7x faster than Pillow's writer at the same level (docs/performance.md). The metadata
+    chunks come from Pillow's PNG writer run on a 1 x 1 image with the same metadata; they go right after IHDR.
     """
     import imagecodecs
 
