@@ -356,11 +356,19 @@ def print_table(reports: list[ModelReport]) -> str:
     return table
 
 
+def load_note(load: float, threads: int) -> str:
+    """What the one-minute load average at the end says: the benchmark's own threads account for ``threads``."""
+    if load > threads + 1:
+        return f"load average {load:.1f} at the end, above its {threads} threads: other work shared the CPU, so " \
+               "the numbers are noisy"
+    return f"load average {load:.1f} at the end, its own {threads} threads: the machine was otherwise idle"
+
+
 def write_markdown(path: Path, table: str, meta: dict) -> None:
     """Replace the marked section of ``path`` (or append it) with the table and the run's facts."""
     body = (f"{SECTION_START}\n{meta['cpu']}, {meta['threads']} threads, torch {meta['torch']}, "
-            f"{meta['date']}, one run (load average {meta['load_average'][0]:.1f} at the end: other work shared "
-            f"the CPU, so the numbers are noisy). `{meta['command']}`\n\n{table}\n{SECTION_END}")
+            f"{meta['date']}, one run ({load_note(meta['load_average'][0], meta['threads'])}). "
+            f"`{meta['command']}`\n\n{table}\n{SECTION_END}")
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     if SECTION_START in text and SECTION_END in text:
         before, rest = text.split(SECTION_START, 1)

@@ -56,6 +56,14 @@ def test_e2e_table_replaces_its_own_section_only(tmp_path):
     text = doc.read_text(encoding="utf-8")
     assert text.startswith("# Performance\n\nintro\n") and text.count(bench_e2e.SECTION_START) == 1
     assert "| 2 |" in text and "| 1 |" not in text and "Test CPU" in text
+    assert "otherwise idle" in text  # a load of 1.0 is the benchmark's own 2 threads
+
+
+def test_e2e_load_note_blames_other_work_only_beyond_the_benchmark_s_own_threads():
+    from sinsr_gui import bench_e2e
+
+    assert "otherwise idle" in bench_e2e.load_note(1.9, 2)
+    assert "other work shared the CPU" in bench_e2e.load_note(7.3, 2)
 
 
 @pytest.mark.slow
