@@ -100,7 +100,7 @@ def automatic_strength(rgb: np.ndarray, coding: JpegCoding) -> float:
     if coding.quality >= AUTOMATIC_BELOW_QUALITY:
         return 0.0
     stored = apply_orientation(rgb, _INVERSE_ORIENTATION.get(coding.orientation, coding.orientation))
-    ratio = grid_step_ratio(stored @ _RGB_TO_YCBCR[0].astype(np.float32))
+    ratio = grid_step_ratio(stored @ _RGB_TO_YCBCR[0])
     low, high = AUTOMATIC_GRID_RATIO
     return float(np.clip((ratio - low) / (high - low), 0.0, 1.0))
 
@@ -126,7 +126,7 @@ def remove_blocks(rgb: np.ndarray, coding: JpegCoding, strength: float = 1.0, it
     """``rgb`` ((H, W, 3) float [0, 1], upright, decoded from the file ``coding`` describes) without its block
     edges; a new float32 array of the same shape. ``strength`` in [0, 1] mixes the decoded picture (0) with the
     one without block edges (1): both agree with the file, so every mix does too. Grey JPEGs stay grey."""
-    stored = apply_orientation(rgb.astype(np.float64) * 255.0, _INVERSE_ORIENTATION.get(coding.orientation,
+    stored = apply_orientation(rgb.astype(np.float32) * np.float32(255.0), _INVERSE_ORIENTATION.get(coding.orientation,
                                                                                  coding.orientation))
     if len(coding.components) == 1:
         grey = _deblock_plane(stored[..., 0], coding.tables[coding.components[0][2]], iterations)
@@ -162,8 +162,9 @@ def _deblock_plane(plane: np.ndarray, table: tuple[int, ...], iterations: int) -
     """Projected gradient descent on one plane (0-255 samples) with its 8x8 quantisation ``table``."""
     h, w = plane.shape
     hp, wp = -(-h // 8) * 8, -(-w // 8) * 8
-    x = np.pad(plane, ((0, hp - h), (0, wp - w)), mode="edge") - 128.0  # as the encoder padded, level-shifted
-    half = np.asarray(table, dtype=np.float64).reshape(8, 8) / 2.0
+    # padded as the encoder pads (edge samples repeated), level-shifted as the DCT sees it
+    x = np.pad(plane.astype(np.float32), ((0, hp - h), (0, wp - w)), mode="edge") - np.float32(128.0)
+    half = np.asarray(table, dtype=np.float32).reshape(8, 8) / 2
     decoded = _dct_blocks(x)
     low, high = decoded - half, decoded + half
     cols, rows = np.arange(8, wp, 8), np.arange(8, hp, 8)
@@ -199,7 +200,7 @@ def _dct_matrix() -> np.ndarray:
     return m  # orthonormal: JPEG's forward DCT of a block B is M @ B @ M.T
 
 
-_DCT = _dct_matrix()
+_DCT = _dct_matrix().astype(np.float32)  # float32 throughout: a photo's planes, not its size in float64
 
 
 def _dct_blocks(x: np.ndarray) -> np.ndarray:
@@ -219,7 +220,7 @@ def _enlarge(a: np.ndarray, fy: int, fx: int) -> np.ndarray:
         pos = np.clip((np.arange(n * f) + 0.5) / f - 0.5, 0, n - 1)
         lo = np.floor(pos).astype(int)
         hi = np.minimum(lo + 1, n - 1)
-        return lo, hi, pos - lo
+        return lo, hi, (pos - lo).astype(np.float32)
     y0, y1, wy = axis(a.shape[0], fy)
     x0, x1, wx = axis(a.shape[1], fx)
     rows = a[y0] * (1 - wy)[:, None] + a[y1] * wy[:, None]
@@ -230,7 +231,8 @@ def _enlarge(a: np.ndarray, fy: int, fx: int) -> np.ndarray:
 # JFIF's full-range YCbCr, as libjpeg converts.
 _RGB_TO_YCBCR = np.array([[0.299, 0.587, 0.114], [-0.168735892, -0.331264108, 0.5],
                           [0.5, -0.418687589, -0.081312411]])
-_YCBCR_TO_RGB = np.linalg.inv(_RGB_TO_YCBCR)
+_YCBCR_TO_RGB = np.linalg.inv(_RGB_TO_YCBCR).astype(np.float32)
+_RGB_TO_YCBCR = _RGB_TO_YCBCR.astype(np.float32)
 
 
 def _to_ycbcr(rgb: np.ndarray) -> np.ndarray:
