@@ -117,3 +117,29 @@ def test_on_yielded_gets_exactly_the_declared_values_and_on_succeeded_the_result
         assert len(notes) == len(expected) and all(n is e for n, e in zip(notes, expected))
         assert progress == ([(0, 2), (1, 2)] if task is generator_task else [(0, 1), (1, 1)])
         assert results == [result]
+
+
+def test_a_slot_dropped_while_its_thread_runs_does_not_take_the_thread_with_it(qtbot, wait):
+    """A controller (and its slot) can be dropped while its thread still runs; destroying a running QThread
+    would abort the whole process, so the thread outlives the slot until it has finished."""
+    import gc
+
+    from sinsr_gui.qt import worker_slot
+
+    release, running = threading.Event(), threading.Event()
+
+    def task(control: TaskControl[None]) -> str:
+        running.set()
+        release.wait(30)
+        return "done"
+
+    slot = WorkerSlot("dropped")
+    assert slot.start(task)
+    assert running.wait(30)
+    thread = next(t for t, _ in worker_slot._STARTED if t.objectName() == "worker:dropped")
+    del slot
+    gc.collect()  # the slot is gone; before the fix its QThread went with it, still running: abort
+    assert thread.isRunning()
+    release.set()
+    wait(thread.isFinished)
+    assert thread.wait(30_000)

@@ -14,6 +14,7 @@ task's own values (``Saved | NotSaved``, ``Thumbnail``, ``ModelInfo``) and need 
 
 from __future__ import annotations
 
+import atexit
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,22 @@ from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 from sinsr_gui.qt.worker import GeneratorTask, R, Task, Worker, Y, start_in_thread
 
 log = logging.getLogger(__name__)
+
+# Every thread a slot started, until it is seen finished. A QThread destroyed while running aborts the whole
+# process, and a slot can go before its last thread has quit (a controller dropped right after its task's
+# ``finished`` callback: the thread still has its last lines to run). This list outlives every slot; it is
+# pruned whenever any slot starts or reaps, and the threads still in it are waited for at exit.
+_STARTED: list[tuple[QThread, Worker]] = []
+
+
+def _prune_started() -> None:
+    _STARTED[:] = [(t, w) for t, w in _STARTED if not t.isFinished()]
+
+
+@atexit.register
+def _wait_for_started_threads() -> None:
+    for thread, _ in _STARTED:
+        thread.wait(5_000)
 
 
 @dataclass
@@ -124,6 +141,8 @@ class WorkerSlot(QObject):
         thread = start_in_thread(worker)
         thread.finished.connect(self._on_thread_finished, queued)
         self._threads.append((thread, worker))
+        _prune_started()
+        _STARTED.append((thread, worker))
         return True
 
     def cancel(self) -> None:
@@ -187,5 +206,6 @@ class WorkerSlot(QObject):
     def _reap(self) -> None:
         had = bool(self._threads)
         self._threads = [(t, w) for t, w in self._threads if not t.isFinished()]
+        _prune_started()
         if had and not self.active:
             self.idle.emit()
