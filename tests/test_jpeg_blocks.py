@@ -50,16 +50,6 @@ def _read(data: bytes):
     return read_image_from_pil(Image.open(io.BytesIO(data)))
 
 
-def _grid_step_ratio(grey: np.ndarray) -> float:
-    """Mean horizontal + vertical step across the 8-px grid over the mean step elsewhere (1: no grid)."""
-    def ratio(a: np.ndarray) -> tuple[float, float]:
-        d = np.abs(np.diff(a, axis=1))
-        on = (np.arange(d.shape[1]) % 8) == 7
-        return d[:, on].mean(), d[:, ~on].mean()
-    (a1, b1), (a2, b2) = ratio(grey), ratio(grey.T)
-    return (a1 + a2) / (b1 + b2)
-
-
 def _dct_blocks(plane: np.ndarray) -> np.ndarray:
     k = np.arange(8)
     m = np.cos(np.pi * (2 * k[None, :] + 1) * k[:, None] / 16) * 0.5
@@ -109,8 +99,8 @@ def test_a_grey_jpeg_loses_its_grid():
     loaded = _read(_jpeg(grey, 12))
     out = remove_blocks(loaded.rgb, loaded.jpeg)
     before, after = loaded.rgb[..., 0] * 255.0, out[..., 0].astype(np.float64) * 255.0
-    assert _grid_step_ratio(before) > 1.5
-    assert _grid_step_ratio(after) < 0.8 * _grid_step_ratio(before)
+    assert grid_step_ratio(before) > 1.5
+    assert grid_step_ratio(after) < 0.8 * grid_step_ratio(before)
     # ... and it is closer to the picture that was compressed, not only smoother.
     truth = grey.astype(np.float64)
     assert np.abs(after - truth).mean() < np.abs(before - truth).mean()
@@ -122,7 +112,7 @@ def test_colour_jpeg_gets_smaller_grid_steps_and_a_truer_picture():
     out = remove_blocks(loaded.rgb, loaded.jpeg)
     assert out.shape == loaded.rgb.shape and out.dtype == np.float32
     luma = np.array([0.299, 0.587, 0.114])
-    assert _grid_step_ratio(out @ luma) < 0.8 * _grid_step_ratio(loaded.rgb @ luma)
+    assert grid_step_ratio(out @ luma) < 0.8 * grid_step_ratio(loaded.rgb @ luma)
     truth = pixels / 255.0
     assert np.abs(out - truth).mean() < np.abs(loaded.rgb - truth).mean()
 

@@ -192,18 +192,18 @@ def _concrete(run: RunOptions, model: Upscaler) -> RunOptions:
 def network_input(model: Upscaler, photo: Photo, run: RunOptions) -> np.ndarray:
     """The pixels the model sees: the photo's own, or, when ``run.deblock`` asks for it (see
     :meth:`ModelDescriptor.resolve_deblock`), the photo with its JPEG block edges removed within what the file
-    allows (:mod:`sinsr_gui.engine.imageio.jpeg_blocks`); made once per photo and strength, and kept with it.
-    The colour fix and the "before" view keep the photo's own pixels."""
+    allows (:mod:`sinsr_gui.engine.imageio.jpeg_blocks`). Decided and made once per photo and choice, and kept
+    with it, so previews of the same photo pay nothing more. The colour fix and the "before" view keep the
+    photo's own pixels."""
     coding = photo.meta.jpeg
     choice = model.descriptor.resolve_deblock(run.deblock)
     if coding is None or choice == "off":
         return photo.rgb
-    strength = 1.0 if choice == "on" else imageio.automatic_deblock_strength(photo.rgb, coding)
-    if strength <= 0.0:
-        return photo.rgb
-    if photo.unblocked is None or photo.unblocked[0] != strength:
-        photo.unblocked = (strength, imageio.remove_blocks(photo.rgb, coding, strength))
-    return photo.unblocked[1]
+    if photo.unblocked is None or photo.unblocked[0] != choice:
+        strength = 1.0 if choice == "on" else imageio.automatic_deblock_strength(photo.rgb, coding)
+        photo.unblocked = (choice, imageio.remove_blocks(photo.rgb, coding, strength) if strength > 0 else None)
+    pixels = photo.unblocked[1]
+    return photo.rgb if pixels is None else pixels
 
 
 def upscale_photo(model: Upscaler, photo: Photo, run: RunOptions, *, cancel: threading.Event | None = None,

@@ -95,7 +95,8 @@ class Photo:
     rgb: np.ndarray
     alpha: np.ndarray | None
     meta: ImageMeta  # ICC, EXIF, DPI, grey, bit depth, notes, source path, a JPEG's coding
-    unblocked: tuple[float, np.ndarray] | None = None  # (strength, ``rgb`` less its JPEG block edges) once needed
+    # (deblock choice, ``rgb`` less its JPEG block edges, or None where that choice leaves it as it is), once needed
+    unblocked: tuple[str, np.ndarray | None] | None = None
 
     @property
     def path(self) -> Path | None:
@@ -113,7 +114,8 @@ class Photo:
     @property
     def nbytes(self) -> int:
         """The memory its pixels take (RGB, alpha and the unblocked copy once made)."""
-        extra = sum(a.nbytes for a in (self.alpha, self.unblocked and self.unblocked[1]) if a is not None)
+        unblocked = self.unblocked[1] if self.unblocked is not None else None
+        extra = sum(a.nbytes for a in (self.alpha, unblocked) if a is not None)
         return self.rgb.nbytes + extra
 
 
