@@ -225,7 +225,7 @@ def _load(img: Image.Image, *, path: Path | None, reopen: Path | None) -> Loaded
         notes=notes,
         xmp=xmp,
         iptc=iptc,
-        jpeg=jpeg_coding(img, orientation) if stored is None else None,
+        jpeg=jpeg_coding(img, orientation),
     )
 
 
