@@ -6,7 +6,8 @@ Candidates (each skipped, with the reason in the table, when it is not installed
 
 * PNG: the hand-written writer the app had before (numpy adaptive filters + zlib 6, read from git history
   when it is no longer in the tree), pypng (pure Python, filter type 0 on every row), imagecodecs'
-  libpng and libspng bindings; Pillow cannot hold 16-bit colour, so it has no row here.
+  libpng and libspng bindings, and the app's own writer (``engine.imageio.png``, all cores); Pillow cannot
+  hold 16-bit colour, so it has no row here.
 * TIFF: the old hand-written writer (deflate 6 + horizontal predictor in 256 KiB strips), tifffile with its
   pure-Python fallback codecs (zlib + numpy predictor, i.e. without imagecodecs) and with imagecodecs, on
   one thread and on two; Pillow again cannot hold 16-bit colour.
@@ -137,6 +138,13 @@ def png_candidates() -> dict[str, Callable[[np.ndarray, Path], None] | str]:
             out[f"imagecodecs {imagecodecs.__version__} libspng (zlib 6)"] = libspng
     else:
         out["imagecodecs"] = "not installed"
+    def ours(data: np.ndarray, path: Path) -> None:
+        from sinsr_gui.engine.imageio.png import write_png
+
+        with open(path, "wb") as fh:
+            write_png(fh, data, level=6)
+
+    out["ours, the app's (Average filter, zlib 6 in parallel strips)"] = ours
     out["Pillow"] = "cannot hold 16-bit colour (no RGB;16 image mode), so it cannot write it"
     return out
 
@@ -179,6 +187,13 @@ def tiff_candidates() -> dict[str, Callable[[np.ndarray, Path], None] | str]:
             out[f"tifffile {version} + imagecodecs, 2 threads"] = with_tifffile(None, 2)
     else:
         out["tifffile"] = "not installed"
+    def ours(data: np.ndarray, path: Path) -> None:
+        from sinsr_gui.engine.imageio.png import write_png
+
+        with open(path, "wb") as fh:
+            write_png(fh, data, level=6)
+
+    out["ours, the app's (Average filter, zlib 6 in parallel strips)"] = ours
     out["Pillow"] = "cannot hold 16-bit colour (no RGB;16 image mode), so it cannot write it"
     return out
 

@@ -419,7 +419,7 @@ def test_tiff_writer_tags_as_other_readers_see_them(tmp_path: Path) -> None:
 
 
 def test_sixteen_bit_png_chunks_match_pillows_own(tmp_path: Path) -> None:
-    """The 16-bit PNG (libpng pixels) carries the same metadata chunks, in the same place, as Pillow's 8-bit."""
+    """The 16-bit PNG carries the same metadata chunks, in the same place, as Pillow's own 8-bit writer would."""
     loaded = read_image(_phone_jpeg(tmp_path / "p.jpg"))
 
     def chunks(path: Path) -> list[tuple[bytes, bytes]]:

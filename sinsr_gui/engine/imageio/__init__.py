@@ -15,8 +15,8 @@ The modules, in the order data flows through them:
   history);
 * ``iptc``: the IPTC-IIM datasets, found in JPEG/TIFF/PNG and written to JPEG/TIFF unchanged;
 * ``resample``: ``resize_rgb`` and ``upscale_alpha``, on float planes;
-* ``encoders``: sample packing and the writers: Pillow, libpng (imagecodecs) for 16-bit PNG, tifffile for
-  TIFF, pi-heif to decode HEIC;
+* ``encoders``: sample packing and the writers: Pillow for JPEG/WebP, ``png`` (our parallel PNG writer) for
+  PNG, tifffile for TIFF, pi-heif to decode HEIC;
 * ``write``: ``save_image``, the choice of destination and the atomic write with its error messages;
 * ``errors``: ``ImageReadError``/``ImageWriteError``, whose text is one sentence naming the file and saying
   what to do.

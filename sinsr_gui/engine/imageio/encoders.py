@@ -2,11 +2,12 @@
 
 ``_samples`` packs float (H, W, 3) RGB in [0, 1] (+ (H, W) alpha) into uint8/uint16 (H, W, C) samples;
 ``_encode`` writes them to an open binary file, with the metadata ``write`` prepared. Every encoder is a
-library (docs/encoders.json has the measurements behind the choice):
+library but PNG (docs/encoders.json and docs/performance.md have the measurements behind the choice):
 
-* 8-bit PNG, JPEG, WebP: Pillow.
-* 16-bit PNG: libpng through ``imagecodecs.png_encode`` (Pillow cannot hold 16-bit colour); the ancillary
-  chunks (iCCP, pHYs, eXIf, iTXt XMP) are the ones Pillow's own PNG writer makes, placed after IHDR.
+* JPEG, WebP: Pillow.
+* PNG, 8- and 16-bit (Pillow cannot hold 16-bit colour): ``png.write_png``, our own writer, 1.6-2.3x faster
+  than libpng on 4x results; the ancillary chunks (iCCP, pHYs, eXIf, iTXt XMP) are the ones Pillow's own PNG
+  writer makes, placed after IHDR.
 * TIFF (any depth): ``tifffile`` (deflate + horizontal predictor, strips of about 256 KiB, one strip in
   memory at a time), with ICC (34675), XMP (700), IPTC (33723) and DPI as its tags. tifffile cannot write
   the EXIF/GPS sub-IFDs, so ``_add_exif_ifds`` appends them, serialised by Pillow, and a new IFD0 that
@@ -25,12 +26,13 @@ from PIL import Image, PngImagePlugin, TiffImagePlugin
 
 from .exif import _EXIF_HEADER, _exif_with_size
 from .iptc import _jpeg_app13
+from .png import write_png
 from .read import LoadedImage
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as Pillow's "L" conversion
-# zlib level of every PNG written (8- and 16-bit, libpng). On 4x results level 4 encodes 2.4-2.9x faster than
-# zlib's and Pillow's default 6 for files 1.6-3.9 % larger (docs/performance.md): the encode was 40-49 % of a
-# small model's file time.
+# zlib level of every PNG written (8- and 16-bit). On 4x results level 4 encodes 2.4-2.9x faster than zlib's
+# and Pillow's default 6 for files 1.6-3.9 % larger (measured with libpng, docs/performance.md): the encode was
+# 40-49 % of a small model's file time.
 _PNG_LEVEL = 4
 _TIFF_LEVEL = 6  # deflate level of the TIFF writer
 _SAMPLE_BAND_BYTES = 16 << 20  # float scratch per band when packing samples
@@ -162,23 +164,13 @@ def _write_png(
     dpi: tuple[float, float] | None,
     xmp: bytes | None,
 ) -> None:
-    """PNG of uint8 or uint16 (H, W, C) samples, C = 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA, through libpng.
+    """PNG of uint8 or uint16 (H, W, C) samples, C = 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA, through ``png.write_png``.
 
-    libpng (``imagecodecs.png_encode``) encodes the pixels into one buffer in memory (adaptive filters, zlib
-    level ``_PNG_LEVEL``): 1.7x faster than Pillow's writer at the same level (docs/performance.md). The metadata
-    chunks come from Pillow's PNG writer run on a 1 x 1 image with the same metadata; they go right after IHDR.
+    Our own writer (Average filter, zlib level ``_PNG_LEVEL`` in parallel strips): 1.6-2.3x faster than libpng
+    at the same level on 2 cores for files of about the same size (docs/performance.md). The metadata chunks come from Pillow's
+    PNG writer run on a 1 x 1 image with the same metadata; they go right after IHDR.
     """
-    import imagecodecs
-
-    encoded = imagecodecs.png_encode(data, level=_PNG_LEVEL)
-    view = memoryview(encoded)
-    ihdr_end = 8 + 8 + 13 + 4  # signature, then IHDR: length, type, 13 bytes, CRC
-    if bytes(view[12:16]) != b"IHDR":
-        raise ValueError("libpng output does not start with IHDR")
-    fh.write(view[:ihdr_end])
-    for cid, payload in _png_metadata_chunks(icc=icc, exif=exif, dpi=dpi, xmp=xmp):
-        PngImagePlugin.putchunk(fh, cid, payload)
-    fh.write(view[ihdr_end:])
+    write_png(fh, data, level=_PNG_LEVEL, chunks=_png_metadata_chunks(icc=icc, exif=exif, dpi=dpi, xmp=xmp))
 
 
 def _png_metadata_chunks(

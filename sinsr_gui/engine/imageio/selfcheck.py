@@ -1,6 +1,6 @@
 """A quick end-to-end check of the codecs that are loaded lazily (and so can go missing from a frozen bundle).
 
-``run(folder)`` writes and reads back, with metadata, a 16-bit PNG (libpng through imagecodecs), a 16-bit
+``run(folder)`` writes and reads back, with metadata, a 16-bit PNG (imageio.png, zlib threads), a 16-bit
 TIFF (tifffile + imagecodecs), and checks that the HEIC decoder (pi-heif) is registered with Pillow. It returns
 one line for a self-test report and raises ``RuntimeError`` naming what failed. About a second; no model
 involved.
