@@ -362,7 +362,7 @@ def test_tiled_matches_untiled_within_the_seam_bound(tmp_path, store):
     img = _image(70, 90)
     full = _upscale(model, img, tile=512, overlap=overlap)
     worst = 0.0
-    for t in plan_tiles(70, 90, 32, overlap):
+    for t in plan_tiles(70, 90, 32, overlap, model.size_multiple):
         crop = torch.from_numpy(img[t.y0:t.y0 + t.height, t.x0:t.x0 + t.width]).permute(2, 0, 1)[None]
         with torch.inference_mode():
             one = model.run_tiles(crop, None)[0].permute(1, 2, 0).numpy()

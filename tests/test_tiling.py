@@ -14,7 +14,7 @@ from sinsr_gui.engine.tiling import (
     TilingOptions,
     UpscaleCancelled,
     _ramp,
-    axis_starts,
+    axis_tiles,
     iter_upscale,
     plan_tiles,
     run_to_completion,
@@ -63,12 +63,28 @@ def upscale(model, img, seed=7, **opts):
     return run_to_completion(iter_upscale(model, img, TilingOptions(**opts), generator=torch.Generator().manual_seed(seed)))
 
 
-def test_axis_starts_cover_the_axis_with_the_requested_overlap():
-    for length, tile, overlap in ((300, 128, 16), (1000, 256, 32), (129, 128, 16), (64, 128, 16)):
-        starts = axis_starts(length, tile, overlap)
-        size = min(tile, length)
+def test_axis_tiles_cover_the_axis_with_the_requested_overlap():
+    for length, tile, overlap, multiple in ((300, 128, 16, 1), (1000, 256, 32, 1), (129, 128, 16, 1),
+                                            (64, 128, 16, 1), (1000, 256, 32, 64), (1024, 512, 36, 1),
+                                            (513, 512, 36, 4), (4000, 192, 12, 1)):
+        size, starts = axis_tiles(length, tile, overlap, multiple)
+        assert size <= tile and (size == length or size % multiple == 0)
         assert starts[0] == 0 and starts[-1] + size == length
-        assert all(b - a <= tile - overlap for a, b in zip(starts, starts[1:]))
+        assert all(size - (b - a) >= overlap for a, b in zip(starts, starts[1:]))  # the overlap asked for
+
+
+def test_axis_tiles_take_the_fewest_tiles_and_the_smallest_size_that_cover_the_axis():
+    """No tile count is wasted (one tile fewer of the largest size could not cover the axis), and no pixel is
+    computed twice beyond the overlap (one size unit less would leave a gap or a thinner overlap)."""
+    for length, tile, overlap, multiple in ((300, 128, 16, 1), (1000, 256, 32, 1), (1024, 512, 36, 1),
+                                            (644, 512, 36, 1), (1000, 256, 32, 64), (4000, 192, 12, 1)):
+        size, starts = axis_tiles(length, tile, overlap, multiple)
+        count = len(starts)
+        assert (count - 1) * tile - (count - 2) * overlap < length  # count - 1 tiles of ``tile`` fall short
+        smaller = size - multiple
+        assert count * smaller - (count - 1) * overlap < length  # so does this count of a smaller size
+    assert axis_tiles(1024, 512, 36) == (366, [0, 329, 658])
+    assert axis_tiles(300, 256, 16, 64) == (192, [0, 108])
 
 
 def test_ramps_of_neighbours_sum_to_one():
@@ -84,7 +100,7 @@ def seam_bound(model, img, tile, overlap):
     ramp(depth) times the worst disagreement E of any single tile with the untiled output."""
     full = upscale(model, img, tile=4096)
     worst = 0.0
-    for t in plan_tiles(*img.shape[:2], tile, overlap):
+    for t in plan_tiles(*img.shape[:2], tile, overlap, model.size_multiple):
         crop = img[t.y0:t.y0 + t.height, t.x0:t.x0 + t.width]
         noise = model.noise_field(1, *img.shape[:2], torch.Generator().manual_seed(7))
         one = model.run_tiles(torch.from_numpy(crop).permute(2, 0, 1)[None],
@@ -147,10 +163,26 @@ def test_tile_size_and_batch_size_do_not_change_the_result():
     assert 4 in model.calls
 
 
+def test_the_tiler_computes_little_more_than_the_photo_and_its_overlaps():
+    """The tiles sent to the model are sized to the photo: for 150 x 300 in tiles of 128 (overlap 16, sizes in
+    steps of the model's 16), two rows of three 96 x 112 tiles (1.4x the photo's pixels), not of 128 x 128
+    (2.2x)."""
+    shapes = []
+
+    class Recording(LocalModel):
+        def run_tiles(self, tiles, noise):
+            shapes.append(tuple(tiles.shape[2:]))
+            return super().run_tiles(tiles, noise)
+
+    upscale(Recording(), smooth_image(150, 300), tile=128, overlap=16)
+    assert set(shapes) == {(96, 112)} and len(shapes) == 6
+    assert sum(h * w for h, w in shapes) < 1.5 * 150 * 300
+
+
 def test_progress_is_reported_between_tiles():
     model = LocalModel()
     steps = list(iter_upscale(model, smooth_image(64, 64), TilingOptions(tile=32, overlap=16, batch_size=2)))
-    total = len(plan_tiles(64, 64, 32, 16))
+    total = len(plan_tiles(64, 64, 32, 16, model.size_multiple))
     assert steps[0] == (0, total) and steps[-1] == (total, total)
     assert [d for d, _ in steps] == sorted(d for d, _ in steps)
 

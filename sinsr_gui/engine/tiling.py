@@ -73,24 +73,31 @@ class Tile:
     width: int
 
 
-def axis_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Evenly spread tile starts along one axis so that neighbours overlap by at least ``overlap``.
+def axis_tiles(length: int, tile: int, overlap: int, multiple: int = 1) -> tuple[int, list[int]]:
+    """The tile size and the evenly spread tile starts along one axis; neighbours overlap by at least ``overlap``.
 
-    All tiles have the same size ``min(tile, length)``, which lets every tile of a photo share one batch shape.
+    The count is the fewest tiles of at most ``tile`` pixels that cover the axis with that overlap, and the
+    size the smallest that lets this count do it (rounded up to ``multiple``, the model's padding unit).
+    Keeping the size at ``tile`` whatever the length computed far more pixels than the photo has: a 1024 x 644
+    photo in tiles of 512 (overlap 36) took six tiles of 512 x 512, 2.4 times its pixels; it now takes six of
+    366 x 340, 1.1 times.
     """
     if length <= tile:
-        return [0]
-    stride = tile - overlap
-    count = math.ceil((length - tile) / stride) + 1
-    return [round(i * (length - tile) / (count - 1)) for i in range(count)]
+        return length, [0]
+    count = math.ceil((length - tile) / (tile - overlap)) + 1
+    size = math.ceil((length + (count - 1) * overlap) / count)
+    size = min(tile, -(-size // multiple) * multiple)
+    return size, [round(i * (length - size) / (count - 1)) for i in range(count)]
 
 
-def plan_tiles(height: int, width: int, tile: int, overlap: int) -> list[Tile]:
-    """Row-major list of tiles covering an LR image."""
+def plan_tiles(height: int, width: int, tile: int, overlap: int, multiple: int = 1) -> list[Tile]:
+    """Row-major list of tiles covering an LR image, all of one size (so oneDNN and cuDNN build their
+    kernels once per photo), at most ``tile`` on a side; see ``axis_tiles``."""
     if overlap >= tile:
         raise ValueError("the tile overlap must be smaller than the tile")
-    th, tw = min(tile, height), min(tile, width)
-    return [Tile(y, x, th, tw) for y in axis_starts(height, tile, overlap) for x in axis_starts(width, tile, overlap)]
+    th, ys = axis_tiles(height, tile, overlap, multiple)
+    tw, xs = axis_tiles(width, tile, overlap, multiple)
+    return [Tile(y, x, th, tw) for y in ys for x in xs]
 
 
 def _ramp(n: int) -> np.ndarray:
@@ -171,7 +178,7 @@ def iter_upscale(
     scale = model.scale
     multiple = model.size_multiple
     tile = max(multiple, opts.tile // multiple * multiple)  # interior tiles then need no padding
-    tiles = plan_tiles(height, width, tile, min(opts.overlap, tile // 2))
+    tiles = plan_tiles(height, width, tile, min(opts.overlap, tile // 2), multiple)
     th, tw = tiles[0].height, tiles[0].width
     all_ys = sorted({t.y0 for t in tiles})
     all_xs = sorted({t.x0 for t in tiles})

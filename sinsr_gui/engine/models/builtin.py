@@ -26,9 +26,11 @@ _COMPACT = ModelDescriptor(
     # Measured: about 6 kB per LR pixel of a tile (features at LR resolution, the x4 output) + 50 MB.
     tile_bytes=(0.05e9, 6_000.0),
     overlap=40,  # more than the receptive radius (Photo v3: 34 LR px, Faithful 18): tiles join exactly
-    # CPU time of a 512x384 photo through the tiler (bf16, channels-last, 1 thread): tile 96 1.24 s, 128 0.97,
-    # 192 0.93, 256 1.00, 512 0.98 (docs/performance.md): 192 is the fastest, and larger tiles only cost memory.
-    max_cpu_tile=192,
+    # With tiles fitted to the photo (engine.tiling.axis_tiles), larger tiles waste nothing and repeat less overlap:
+    # Photo v3 on a 1024x644 photo, bf16 channels-last, 2 threads: tile 192 5.99 s, 256 5.35, 384 4.65, 512 4.68
+    # (Faithful 3.25/2.89/2.46/2.46 s; docs/performance.md). 384 keeps a tile near 2 s on a CPU, for progress and
+    # cancel, and its peak near 1 GB.
+    max_cpu_tile=384,
     licence="Our own weights; trained on research-only data, so non-commercial (see the model card)",
 )
 
