@@ -187,13 +187,6 @@ def tiff_candidates() -> dict[str, Callable[[np.ndarray, Path], None] | str]:
             out[f"tifffile {version} + imagecodecs, 2 threads"] = with_tifffile(None, 2)
     else:
         out["tifffile"] = "not installed"
-    def ours(data: np.ndarray, path: Path) -> None:
-        from sinsr_gui.engine.imageio.png import write_png
-
-        with open(path, "wb") as fh:
-            write_png(fh, data, level=6)
-
-    out["ours, the app's (Average filter, zlib 6 in parallel strips)"] = ours
     out["Pillow"] = "cannot hold 16-bit colour (no RGB;16 image mode), so it cannot write it"
     return out
 

@@ -250,3 +250,32 @@ def test_sinsr_single_tile_equals_untiled_and_batches_agree(tiny_pipeline):
     # Batching changes only float rounding; a rounding-level change may flip a codebook choice in a random
     # model, so compare the bulk of the pixels.
     assert np.mean(np.abs(one - many) < 1e-4) > 0.99
+
+
+def test_the_tile_benchmark_measures_both_plans_against_the_whole_photo(tmp_path):
+    """scripts/bench_tiles.py on two small photos with the built-in Photo model and tiles of 64: both plans
+    and the sweep are measured and the fitted plan's result is compared with the whole photo."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from PIL import Image
+
+    root = Path(__file__).resolve().parent.parent
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, name in enumerate(("a.png", "b.png")):
+        Image.fromarray((smooth_image(70 + 10 * i, 100) * 255).astype(np.uint8)).save(photos / name)
+    out = tmp_path / "tiles.json"
+    proc = subprocess.run([sys.executable, str(root / "scripts" / "bench_tiles.py"), "--photos", str(photos),
+                           "--models", "photo", "--tiles", "64", "--tile", "64", "--runs", "1", "--no-mosaic",
+                           "--json", str(out)], capture_output=True, text=True, timeout=300, cwd=root)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["photo"] for r in rows] == ["a.png", "b.png"] and all(r["auto_tile"] == 64 for r in rows)
+    for r in rows:
+        assert r["fixed_s"] > 0 and r["fitted_s"] > 0 and set(r["sweep_s"]) == {"64"}
+        # the blend hides the tile edges either way: at most rounding from the whole photo
+        assert r["fitted_vs_whole"]["max_levels"] <= 2 and r["fixed_vs_whole"]["max_levels"] <= 2
+    assert "| fixed tiles (before) |" in proc.stdout
