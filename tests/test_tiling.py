@@ -13,6 +13,8 @@ from sinsr_gui.engine.tiling import (
     OutOfMemory,
     TilingOptions,
     UpscaleCancelled,
+    _blend_into,
+    _normalise,
     _ramp,
     axis_tiles,
     iter_upscale,
@@ -91,6 +93,36 @@ def test_ramps_of_neighbours_sum_to_one():
     r = _ramp(64)
     assert np.allclose(r + r[::-1], 1.0, atol=1e-6)
     assert r[0] < 0.001 and r[-1] > 0.999
+
+
+
+@pytest.mark.parametrize("neighbours", [False, True])
+def test_blending_a_tile_adds_it_times_its_window(neighbours):
+    """The in-place blend equals the product then the sum, bit for bit, with ramps and with a window of ones."""
+    rng = np.random.default_rng(3)
+    canvas = rng.random((40, 56, 3), dtype=np.float32)
+    tile = rng.random((32, 48, 3), dtype=np.float32)
+    wy, wx = np.ones(32, np.float32), np.ones(48, np.float32)
+    if neighbours:
+        wy[:8], wx[-12:] = _ramp(8), _ramp(12)[::-1]
+    expected = canvas.copy()
+    expected[4:36, 8:56] += tile * (wy[:, None, None] * wx[None, :, None])
+    _blend_into(canvas[4:36, 8:56], tile, wy, wx)
+    assert np.array_equal(canvas, expected)
+
+
+def test_normalising_divides_exactly_where_the_window_sums_are_not_one():
+    rng = np.random.default_rng(4)
+    out = rng.random((300, 20, 3), dtype=np.float32)
+    norm_y, norm_x = np.ones(300, np.float32), np.ones(20, np.float32)
+    norm_y[[0, 150, 299]] = 0.5, 0.75, 0.25
+    norm_x[[3, 19]] = 0.8, 0.6
+    expected = out / norm_y[:, None, None] / norm_x[None, :, None]
+    ones = out.copy()
+    _normalise(ones, np.ones(300, np.float32), np.ones(20, np.float32))
+    assert np.array_equal(ones, out)  # sums of one leave every value as it was
+    _normalise(out, norm_y, norm_x)
+    assert np.array_equal(out, expected)
 
 
 def seam_bound(model, img, tile, overlap):

@@ -217,9 +217,8 @@ def iter_upscale(
         finally:
             steps.close()
         for t, res in zip(batch, results):
-            window = wy[t.y0][:, None, None] * wx[t.x0][None, :, None]
             y, x = t.y0 - oy, t.x0 - ox
-            out[y * scale:(y + th) * scale, x * scale:(x + tw) * scale] += res * window
+            _blend_into(out[y * scale:(y + th) * scale, x * scale:(x + tw) * scale], res, wy[t.y0], wx[t.x0])
         done += len(batch)
         yield done * passes, total * passes
     # Normalise by the (separable) sum of the windows; it is exactly 1 wherever two ramps meet.
@@ -233,12 +232,33 @@ def iter_upscale(
         out = out[(ry0 - oy) * scale:(ry1 - oy) * scale, (rx0 - ox) * scale:(rx1 - ox) * scale]
         norm_y = norm_y[(ry0 - oy) * scale:(ry1 - oy) * scale]
         norm_x = norm_x[(rx0 - ox) * scale:(rx1 - ox) * scale]
-    for row0 in range(0, out.shape[0], 256):  # in bands, to avoid a full-size temporary
-        band = out[row0:row0 + 256]
-        band /= norm_y[row0:row0 + 256, None, None]
-        band /= norm_x[None, :, None]
-    np.clip(out, 0.0, 1.0, out=out)
+    _normalise(out, norm_y, norm_x)
+    torch.from_numpy(out).clamp_(0.0, 1.0)  # in place, on every core
     return np.ascontiguousarray(out) if region is not None else out
+
+
+def _blend_into(dest: np.ndarray, tile: np.ndarray, wy: np.ndarray, wx: np.ndarray) -> None:
+    """``dest += tile · (wy ⊗ wx)`` in place, on every core; a window of ones (a tile without neighbours, e.g.
+    the whole photo in one tile) skips the product. The same rounding as the product then the sum."""
+    target, source = torch.from_numpy(dest), torch.from_numpy(tile)
+    if wy.min() == 1.0 and wx.min() == 1.0:
+        target.add_(source)
+    else:
+        target.add_(source * torch.from_numpy(wy[:, None, None] * wx[None, :, None]))
+
+
+def _normalise(out: np.ndarray, norm_y: np.ndarray, norm_x: np.ndarray) -> None:
+    """Divide ``out`` by the window sums, only the rows and columns where a sum is not exactly 1 (ramps that meet
+    sum to 1, so that is usually none: dividing by 1 would change nothing, and costs passes over the result)."""
+    rows = np.flatnonzero(norm_y != 1.0)
+    for i in range(0, len(rows), 256):  # in bands, to avoid a full-size temporary
+        sel = rows[i:i + 256]
+        out[sel] /= norm_y[sel, None, None]
+    cols = np.flatnonzero(norm_x != 1.0)
+    if len(cols):
+        for row0 in range(0, out.shape[0], 256):
+            band = out[row0:row0 + 256]
+            band[:, cols] /= norm_x[None, cols, None]
 
 
 def _check_region(region: tuple[int, int, int, int] | None, width: int, height: int) -> tuple[int, int, int, int]:

@@ -83,8 +83,8 @@ def _samples(rgb: np.ndarray, *, grey: bool, alpha: np.ndarray | None, bit_depth
         base = (rgb[rows] @ _LUMA)[..., None] if grey else rgb[rows]
         if alpha is not None:
             base = np.concatenate([base, alpha[rows][..., None]], axis=2)
-        scaled = np.nan_to_num(base, nan=0.0)
-        np.clip(scaled, 0.0, 1.0, out=scaled)
+        scaled = np.fmax(base, 0.0)  # NaN -> 0 too (fmax takes the number): a third of nan_to_num's time
+        np.fmin(scaled, 1.0, out=scaled)
         scaled *= peak
         scaled += 0.5
         out[rows] = scaled  # the cast truncates: +0.5 made it round
