@@ -13,7 +13,6 @@ not hidden in memory the allocator kept from loading the model. Usage::
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import subprocess
@@ -23,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sinsr_gui.process_memory import PeakRSS  # noqa: E402
+from sinsr_gui.process_memory import PeakRSS, release_freed_memory  # noqa: E402
 
 # name: (spandrel module, class, kwargs). Official configurations where they are small enough for a laptop CPU.
 MODELS = {
@@ -65,7 +64,7 @@ def measure(name: str, tile: int) -> dict:
     with torch.inference_mode():
         model(torch.rand(1, 3, 16, 16))  # warm-up (allocator, kernels)
         x = torch.rand(1, 3, tile, tile)
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        release_freed_memory()
         with PeakRSS() as rss:
             out = model(x)
     if rss.peak_bytes is None:

@@ -306,7 +306,7 @@ class ModelReport:
 def bench_model(name: str, photos: list[Path], big: Path | None, scratch: Path) -> ModelReport:
     from sinsr_gui.engine.options import RunOptions
     from sinsr_gui.engine.photo import tiling_for
-    from sinsr_gui.process_memory import PeakRSS
+    from sinsr_gui.process_memory import PeakRSS, release_freed_memory
 
     report = ModelReport(name)
     weights_dir = scratch / "weights"
@@ -320,6 +320,7 @@ def bench_model(name: str, photos: list[Path], big: Path | None, scratch: Path) 
     report.startup = measure_startup(name, weights_dir)
     out_dir = scratch / name
     out_dir.mkdir(parents=True, exist_ok=True)
+    release_freed_memory()  # else an earlier model's freed memory, kept by the allocator, hides this one's
     with PeakRSS() as peak:
         for path in photos:
             report.files.append(run_file(model, path, out_dir))
