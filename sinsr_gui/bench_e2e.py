@@ -205,9 +205,26 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     return math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
 
 
-def plain_speeds(model, path: Path, runs: int = 2) -> dict:
+def _best_time(net, x: torch.Tensor, dtype: torch.dtype | None, runs: int) -> tuple[float, torch.Tensor]:
+    """Best of ``runs`` warm calls of ``net(x)`` (autocast to ``dtype`` unless None, after one warm-up call), and
+    the output."""
+    def call():
+        with torch.inference_mode(), torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+            return net(x)
+    y = call()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        y = call()
+        times.append(time.perf_counter() - start)
+    return min(times), y
+
+
+def plain_speeds(model, path: Path, others: list[Path] = (), runs: int = 2) -> dict:
     """The network alone on the whole photo in plain PyTorch: fp32 NCHW, fp32 channels-last, bf16 channels-last
-    (autocast; where the CPU has native bf16); best time; and the app's result against the fp32 whole-image one."""
+    (autocast; where the CPU has native bf16); best time; and the app's result against the fp32 whole-image one.
+    ``others``: more photos, timed in the best of those layouts only (``best_s_per_photo``), so that the ratio
+    to the app's file time is a median over every photo rather than one (noisy) file."""
     from sinsr_gui.engine import photo
     from sinsr_gui.engine.devices import cpu_has_fast_bf16
     from sinsr_gui.engine.options import RunOptions
@@ -216,33 +233,30 @@ def plain_speeds(model, path: Path, runs: int = 2) -> dict:
     if net is None:
         return {}
     img = photo.read_photo(path)
-    x = torch.from_numpy(img.rgb).permute(2, 0, 1)[None].contiguous()
-    layouts = [("fp32-nchw", torch.contiguous_format, None), ("fp32-cl", torch.channels_last, None)]
+
+    def tensor(rgb: np.ndarray, fmt: torch.memory_format) -> torch.Tensor:
+        return torch.from_numpy(rgb).permute(2, 0, 1)[None].contiguous(memory_format=fmt)
+
+    layouts = {"fp32-nchw": (torch.contiguous_format, None), "fp32-cl": (torch.channels_last, None)}
     if cpu_has_fast_bf16():
-        layouts.append(("bf16-cl", torch.channels_last, torch.bfloat16))
+        layouts["bf16-cl"] = (torch.channels_last, torch.bfloat16)
     out: dict = {"photo": path.name, "seconds": {}}
     reference = None
-    for label, fmt, dtype in layouts:
+    for label, (fmt, dtype) in layouts.items():
         net.to(memory_format=fmt)
-        xi = x.contiguous(memory_format=fmt)
-
-        def call(xi=xi, dtype=dtype):
-            with torch.inference_mode(), torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-                return net(xi)
-        call()
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            y = call()
-            times.append(time.perf_counter() - start)
-        out["seconds"][label] = min(times)
-        if reference is None:
+        out["seconds"][label], y = _best_time(net, tensor(img.rgb, fmt), dtype, runs)
+        if reference is None:  # fp32 NCHW, the first
             reference = y.float().clamp(0, 1)[0].permute(1, 2, 0).numpy()
+    out["best"] = min(out["seconds"], key=out["seconds"].get)
+    out["best_s"] = out["seconds"][out["best"]]
+    fmt, dtype = layouts[out["best"]]
+    net.to(memory_format=fmt)
+    out["best_s_per_photo"] = {path.name: out["best_s"]}
+    for other in others:
+        out["best_s_per_photo"][other.name] = _best_time(net, tensor(photo.read_photo(other).rgb, fmt), dtype, runs)[0]
     net.to(memory_format=torch.contiguous_format)
     if hasattr(model, "prepare"):
         model.prepare()  # the model's own layout again
-    out["best"] = min(out["seconds"], key=out["seconds"].get)
-    out["best_s"] = out["seconds"][out["best"]]
     app = photo.run_to_result(photo.upscale_photo(model, img, RunOptions(colour_fix="off")))
     diff = np.abs(np.round(app.rgb * 255) - np.round(reference * 255))
     out["app_vs_fp32_whole"] = {"max_levels": float(diff.max()), "psnr_db": _psnr(app.rgb, reference),
@@ -297,9 +311,10 @@ class ModelReport:
                          for k in ("read", "network", "colour_fix", "encode", "other")}}
         if self.big:
             out["big_output_mp_per_s_with_startup"] = self.big["output_mp"] / (self.big["seconds"] + startup)
-        if self.plain.get("best_s"):
-            row = next(f for f in self.files if f["photo"] == self.plain["photo"])
-            out["file_over_best_plain"] = row["seconds"] / self.plain["best_s"]
+        if self.plain.get("best_s_per_photo"):
+            best = self.plain["best_s_per_photo"]
+            out["file_over_best_plain"] = statistics.median(f["seconds"] / best[f["photo"]] for f in self.files
+                                                            if f["photo"] in best)
         return out
 
 
@@ -329,7 +344,7 @@ def bench_model(name: str, photos: list[Path], big: Path | None, scratch: Path) 
             report.big = run_file(model, big, out_dir)
     report.peak_memory_bytes = peak.peak_bytes
     if plain_network(model) is not None:
-        report.plain = plain_speeds(model, photos[0])
+        report.plain = plain_speeds(model, photos[0], photos[1:])
     return report
 
 

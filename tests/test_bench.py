@@ -78,6 +78,7 @@ def test_e2e_benchmark_times_every_phase_of_the_use_case(tmp_path):
     photos.mkdir()
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 255, (40, 56, 3), dtype=np.uint8)).save(photos / "a.jpg", quality=90)
+    Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(photos / "b.png")
     out = tmp_path / "e2e.json"
     assert bench_e2e.main(["--photos", str(photos), "--models", "photo", "--no-big", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
@@ -91,6 +92,11 @@ def test_e2e_benchmark_times_every_phase_of_the_use_case(tmp_path):
     assert model["startup"]["process_s"] > model["startup"]["load_s"] > 0
     assert model["plain"]["app_vs_fp32_whole"]["psnr_db"] > 40
     assert set(model["plain"]["seconds"]) >= {"fp32-nchw", "fp32-cl"}
+    # The ratio to plain PyTorch is over every photo, each against its own plain time.
+    per_photo = model["plain"]["best_s_per_photo"]
+    assert set(per_photo) == {"a.jpg", "b.png"} and min(per_photo.values()) > 0
+    ratios = sorted(f["seconds"] / per_photo[f["photo"]] for f in model["files"])
+    assert model["summary"]["file_over_best_plain"] == pytest.approx(sum(ratios) / 2)
 
 
 @pytest.mark.slow
