@@ -105,16 +105,23 @@ def adler32_combine(first: int, second: int, second_length: int) -> int:
 
 
 def _sample_rows(data: np.ndarray) -> np.ndarray:
-    """Samples as PNG stores them, one byte row per image row: 16-bit samples big-endian."""
-    height, width, channels = data.shape
-    if data.dtype == np.uint16:
-        data = data.astype(">u2", copy=False)
-    return np.ascontiguousarray(data).view(np.uint8).reshape(height, -1)
+    """The samples, one row of ``width · channels`` per image row, in their own byte order (a view when the
+    array is contiguous): :func:`_png_bytes` makes each strip's bytes, so a 16-bit image is never copied whole."""
+    height = data.shape[0]
+    return np.ascontiguousarray(data).reshape(height, -1)
+
+
+def _png_bytes(rows: np.ndarray) -> np.ndarray:
+    """Rows of samples as PNG stores them, (h, row_bytes) uint8: 16-bit samples big-endian (a copy of these
+    rows only, unless they already are)."""
+    if rows.dtype.itemsize == 2:
+        rows = rows.astype(">u2", copy=False)
+    return rows.view(np.uint8).reshape(rows.shape[0], -1)
 
 
 def _zlib_stream(rows: np.ndarray, *, bpp: int, level: int, workers: int, strip_bytes: int):
-    """The filtered rows as one zlib stream, yielded a strip at a time (the header on the first, the checksum
-    on the last)."""
+    """The filtered rows (of samples, :func:`_sample_rows`) as one zlib stream, yielded a strip at a time (the
+    header on the first, the checksum on the last)."""
     pieces = _deflated_strips(rows, bpp=bpp, level=level, workers=workers, strip_bytes=strip_bytes)
     adler = 1  # Adler-32 of nothing
     body, strip_adler, length = next(pieces)
@@ -129,7 +136,7 @@ def _zlib_stream(rows: np.ndarray, *, bpp: int, level: int, workers: int, strip_
 
 def _deflated_strips(rows: np.ndarray, *, bpp: int, level: int, workers: int, strip_bytes: int):
     """(raw deflate, Adler-32, length) of each strip of filtered rows, in order, compressed on ``workers`` threads."""
-    height, row_bytes = rows.shape
+    height, row_bytes = rows.shape[0], rows.shape[1] * rows.itemsize
     strips = max(workers, -(-height * (row_bytes + 1) // strip_bytes))
     strips = min(height, -(-strips // workers) * workers)  # whole rounds of the pool
     per_strip = -(-height // strips)
@@ -139,7 +146,8 @@ def _deflated_strips(rows: np.ndarray, *, bpp: int, level: int, workers: int, st
         pending: deque[Future | tuple[bytes, int, int]] = deque()
         primer: bytes | None = None
         for index, top in enumerate(starts):
-            filtered = average_filter(rows[top : top + per_strip], rows[top - 1] if top else None, bpp)
+            above = _png_bytes(rows[top - 1 : top])[0] if top else None
+            filtered = average_filter(_png_bytes(rows[top : top + per_strip]), above, bpp)
             args = (filtered, primer, level, index == len(starts) - 1)
             primer = ((primer or b"") + filtered.reshape(-1)[-_WINDOW:].tobytes())[-_WINDOW:]
             pending.append(pool.submit(_deflate_strip, *args) if pool else _deflate_strip(*args))
