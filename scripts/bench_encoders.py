@@ -138,13 +138,18 @@ def png_candidates() -> dict[str, Callable[[np.ndarray, Path], None] | str]:
             out[f"imagecodecs {imagecodecs.__version__} libspng (zlib 6)"] = libspng
     else:
         out["imagecodecs"] = "not installed"
-    def ours(data: np.ndarray, path: Path) -> None:
-        from sinsr_gui.engine.imageio.png import write_png
+    from sinsr_gui.engine.imageio import png
 
-        with open(path, "wb") as fh:
-            write_png(fh, data, level=6)
+    def ours(deflater: str):
+        def write(data: np.ndarray, path: Path) -> None:
+            with open(path, "wb") as fh:
+                png.write_png(fh, data, level=6, deflater=deflater)
+        return write
 
-    out["ours, the app's (Average filter, zlib 6 in parallel strips)"] = ours
+    for deflater in png.available_deflaters():
+        label = "ISA-L level 1 (for zlib 6)" if deflater == "isal" else "zlib 6"
+        app = ", the app's" if deflater == png.default_deflater() else ""
+        out[f"ours{app} (Average filter, {label} in parallel strips)"] = ours(deflater)
     out["Pillow"] = "cannot hold 16-bit colour (no RGB;16 image mode), so it cannot write it"
     return out
 

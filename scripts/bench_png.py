@@ -6,7 +6,8 @@
 Each photo is enlarged by the model as the app does it (``engine.photo``: automatic settings), packed into
 8-bit samples like ``save_image`` does, then written to memory by every candidate, round-robin, ``--repeat``
 times: libpng at the app's zlib level (``imagecodecs.png_encode``, adaptive filters: the writer before),
-Pillow at the same level, and ``engine.imageio.png.write_png`` on one thread and on all cores (the app).
+Pillow at the same level, and ``engine.imageio.png.write_png`` with each installed deflater (ISA-L, zlib) on one
+thread and on all cores (the app: all cores, the default deflater).
 Every file is decoded by libpng and compared with the samples. Prints a markdown table (median wall time,
 size, and the speed-up over libpng measured in this run) and writes JSON.
 """
@@ -40,10 +41,10 @@ def candidates(level: int) -> dict[str, Callable[[np.ndarray], bytes]]:
     import imagecodecs
     from PIL import Image
 
-    def ours(workers: int) -> Callable[[np.ndarray], bytes]:
+    def ours(workers: int, deflater: str) -> Callable[[np.ndarray], bytes]:
         def write(data: np.ndarray) -> bytes:
             buf = io.BytesIO()
-            png.write_png(buf, data, level=level, workers=workers)
+            png.write_png(buf, data, level=level, workers=workers, deflater=deflater)
             return buf.getvalue()
 
         return write
@@ -53,13 +54,15 @@ def candidates(level: int) -> dict[str, Callable[[np.ndarray], bytes]]:
         Image.fromarray(data).save(buf, format="PNG", compress_level=level)
         return buf.getvalue()
 
-    cores = png._workers()
-    return {
+    cores, app = png._workers(), png.default_deflater()
+    writers = {
         f"libpng {imagecodecs.__version__} (adaptive filters), before": lambda d: imagecodecs.png_encode(d, level=level),
         "Pillow": pillow,
-        "ours, 1 thread": ours(1),
-        f"ours, {cores} threads (the app)": ours(cores),
     }
+    for deflater in png.available_deflaters():
+        writers[f"ours, {deflater}, 1 thread"] = ours(1, deflater)
+        writers[f"ours, {deflater}, {cores} threads" + (" (the app)" if deflater == app else "")] = ours(cores, deflater)
+    return writers
 
 
 def main(argv: list[str] | None = None) -> int:

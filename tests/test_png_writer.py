@@ -12,7 +12,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sinsr_gui.engine.imageio.png import adler32_combine, average_filter, write_png
+from sinsr_gui.engine.imageio.png import (
+    DEFLATERS,
+    adler32_combine,
+    average_filter,
+    default_deflater,
+    write_png,
+)
 
 imagecodecs = pytest.importorskip("imagecodecs")  # libpng's decoder, independent of ours and of Pillow's
 
@@ -50,22 +56,45 @@ def _average_filter_by_the_book(rows: np.ndarray, bpp: int) -> bytes:
     return bytes(out)
 
 
+@pytest.mark.parametrize("deflater", DEFLATERS)
 @pytest.mark.parametrize("depth", [8, 16])
 @pytest.mark.parametrize("channels", [1, 2, 3, 4])
 @pytest.mark.parametrize("shape", [(1, 1), (1, 9), (11, 1), (37, 23)])
-def test_libpng_decodes_the_exact_samples(depth, channels, shape):
+def test_libpng_decodes_the_exact_samples(depth, channels, shape, deflater):
     rng = np.random.default_rng(channels * 100 + depth)
     dtype = np.uint16 if depth == 16 else np.uint8
     data = rng.integers(0, np.iinfo(dtype).max + 1, size=(*shape, channels)).astype(dtype)
     for workers, strip_bytes in ((1, 1 << 22), (2, 40), (3, 97)):  # one strip; many, more than workers
-        back = imagecodecs.png_decode(_png(data, workers=workers, strip_bytes=strip_bytes))
+        back = imagecodecs.png_decode(_png(data, workers=workers, strip_bytes=strip_bytes, deflater=deflater))
         assert back.dtype == dtype and np.array_equal(back.reshape(data.shape), data), (workers, strip_bytes)
 
 
+def test_isal_is_the_default_deflater():
+    """python-isal is a dependency (a quarter of zlib's time, docs/performance.md): the app must be using it."""
+    assert default_deflater() == "isal"
+
+
+@pytest.mark.parametrize("level", [0, 1, 4, 9])
+def test_every_level_round_trips_with_either_deflater(level):
+    data = np.tile(np.arange(64, dtype=np.uint8)[None, :, None], (64, 1, 3))
+    sizes = {d: len(_png(data, level=level, deflater=d)) for d in DEFLATERS}
+    for d in DEFLATERS:
+        back = imagecodecs.png_decode(_png(data, level=level, deflater=d))
+        assert np.array_equal(back, data), d
+    if level == 0:  # stored: the filtered rows spelled out, whatever the deflater
+        assert sizes["isal"] == sizes["zlib"] > data.size
+
+
+def test_an_unknown_deflater_is_refused():
+    with pytest.raises(ValueError, match="choose from"):
+        _png(np.zeros((2, 2, 3), np.uint8), deflater="zstd")
+
+
+@pytest.mark.parametrize("deflater", DEFLATERS)
 @pytest.mark.parametrize("mode, channels", [("L", 1), ("LA", 2), ("RGB", 3), ("RGBA", 4)])
-def test_pillow_reads_the_eight_bit_files(mode, channels):
+def test_pillow_reads_the_eight_bit_files(mode, channels, deflater):
     data = np.random.default_rng(channels).integers(0, 256, size=(45, 31, channels), dtype=np.uint8)
-    with Image.open(io.BytesIO(_png(data, workers=2, strip_bytes=300))) as img:
+    with Image.open(io.BytesIO(_png(data, workers=2, strip_bytes=300, deflater=deflater))) as img:
         img.load()
         assert img.mode == mode
         assert np.array_equal(np.asarray(img).reshape(data.shape), data)
@@ -89,10 +118,11 @@ def test_average_filter_matches_the_specification(bpp, dtype):
     assert average_filter(rows[3:], rows[2], bpp).tobytes() == book[3 * (rows.shape[1] + 1) :]
 
 
-def test_idat_is_one_zlib_stream_of_the_filtered_rows():
+@pytest.mark.parametrize("deflater", DEFLATERS)
+def test_idat_is_one_zlib_stream_of_the_filtered_rows(deflater):
     """The strips join into a single stream: header, sync-flushed raw deflate runs, the whole data's Adler-32."""
     data = np.random.default_rng(0).integers(0, 256, size=(64, 40, 3), dtype=np.uint8)
-    chunks = _chunks(_png(data, level=6, workers=2, strip_bytes=1000))
+    chunks = _chunks(_png(data, level=6, workers=2, strip_bytes=1000, deflater=deflater))
     kinds = [cid for cid, _ in chunks]
     assert kinds[0] == b"IHDR" and kinds[-1] == b"IEND" and kinds.count(b"IDAT") > 4
     assert chunks[0][1] == struct.pack(">IIBBBBB", 40, 64, 8, 2, 0, 0, 0)
@@ -107,13 +137,14 @@ def test_extra_chunks_come_right_after_ihdr():
     assert kinds[:3] == [b"IHDR", b"pHYs", b"tEXt"] and kinds[3] == b"IDAT"
 
 
-def test_each_strip_is_primed_with_the_one_before():
+@pytest.mark.parametrize("deflater", DEFLATERS)
+def test_each_strip_is_primed_with_the_one_before(deflater):
     """A pattern that repeats across strip cuts costs nothing in later strips only if each strip sees the last
     32 KiB before it. Unprimed strips would each spell the random rows out again (about 40x larger here)."""
     block = np.random.default_rng(1).integers(0, 256, size=(8, 100, 3), dtype=np.uint8)
     data = np.tile(block, (60, 1, 1))  # 480 rows, the same 8 random rows over and over
-    one = len(_png(data, workers=1, strip_bytes=1 << 24))
-    many = _png(data, workers=2, strip_bytes=2000)  # strips of 6 rows: shorter than the 8-row pattern
+    one = len(_png(data, workers=1, strip_bytes=1 << 24, deflater=deflater))
+    many = _png(data, workers=2, strip_bytes=2000, deflater=deflater)  # strips of 6 rows: shorter than the pattern
     strips = [cid for cid, _ in _chunks(many)].count(b"IDAT")  # one chunk per strip
     assert strips > 60
     # each cut costs its chunk framing (12 bytes), a sync flush marker and a new block's code tables, not the
@@ -176,7 +207,9 @@ def test_the_benchmark_script_runs_every_writer_on_real_results(tmp_path):
                           cwd=root)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = json.loads(out.read_text())["rows"]
-    assert sorted({r["photo"] for r in rows}) == ["a.png", "b.jpg"] and len(rows) == 8
+    assert sorted({r["photo"] for r in rows}) == ["a.png", "b.jpg"] and len(rows) == 12  # 6 writers each
+    assert any(r["writer"].startswith("ours, isal") and r["writer"].endswith("(the app)") for r in rows)
+    assert any(r["writer"].startswith("ours, zlib") for r in rows)
     assert all(r["result"] == "80x96" and r["bytes"] > 0 and r["speedup_vs_libpng"] > 0 for r in rows)
     assert "| writer |" in proc.stdout
 

@@ -32,7 +32,7 @@ from .read import LoadedImage
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as Pillow's "L" conversion
 # zlib level of every PNG written (8- and 16-bit). On 4x results level 4 encodes 2.4-2.9x faster than zlib's
 # and Pillow's default 6 for files 1.6-3.9 % larger (measured with libpng, docs/performance.md): the encode was
-# 40-49 % of a small model's file time.
+# 40-49 % of a small model's file time. With ISA-L (the default deflater) it means ISA-L's level 1 (png._isal_level).
 _PNG_LEVEL = 4
 _TIFF_LEVEL = 6  # deflate level of the TIFF writer
 _SAMPLE_BAND_BYTES = 16 << 20  # float scratch per band when packing samples
@@ -166,8 +166,8 @@ def _write_png(
 ) -> None:
     """PNG of uint8 or uint16 (H, W, C) samples, C = 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA, through ``png.write_png``.
 
-    Our own writer (Average filter, zlib level ``_PNG_LEVEL`` in parallel strips): 1.6-2.3x faster than libpng
-    at the same level on 2 cores for files of about the same size (docs/performance.md). The metadata chunks come from Pillow's
+    Our own writer (Average filter, ISA-L deflate for zlib level ``_PNG_LEVEL`` in parallel strips): about 5-8x
+    faster than libpng at that level on 2 cores, for files 2-8 % larger (docs/performance.md). The metadata chunks come from Pillow's
     PNG writer run on a 1 x 1 image with the same metadata; they go right after IHDR.
     """
     write_png(fh, data, level=_PNG_LEVEL, chunks=_png_metadata_chunks(icc=icc, exif=exif, dpi=dpi, xmp=xmp))

@@ -1,6 +1,6 @@
 """A quick end-to-end check of the codecs that are loaded lazily (and so can go missing from a frozen bundle).
 
-``run(folder)`` writes and reads back, with metadata, a 16-bit PNG (imageio.png, zlib threads), a 16-bit
+``run(folder)`` writes and reads back, with metadata, a 16-bit PNG (imageio.png: ISA-L deflate threads), a 16-bit
 TIFF (tifffile + imagecodecs), and checks that the HEIC decoder (pi-heif) is registered with Pillow. It returns
 one line for a self-test report and raises ``RuntimeError`` naming what failed. About a second; no model
 involved.
@@ -44,6 +44,9 @@ def run(folder: Path) -> str:
     _expect(loaded.rgb.shape == (16, 8, 3) and loaded.xmp and loaded.iptc == _IIM, "JPEG metadata read")
     done = []
 
+    from .png import default_deflater
+
+    _expect(default_deflater() == "isal", "ISA-L deflate for PNG (python-isal) loaded")
     rgb = np.random.default_rng(0).random((16, 8, 3), dtype=np.float32)
     for fmt in ("PNG", "TIFF"):
         out = save_image(rgb, folder / f"check16.{fmt.lower()}", like=loaded, fmt=fmt, bit_depth=16, overwrite=True)
