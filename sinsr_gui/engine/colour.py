@@ -204,15 +204,30 @@ def wavelet_fix(out: np.ndarray, reference: Reference, origin: tuple[int, int] =
         g0 = max(0, (origin[0] + y0) // GRID - 1 - ay.first)
         g1 = (origin[0] + y1 - 1) // GRID + 2 - ay.first
         part = correction[:, :, g0:g1 + 1]
-        # Exactly GRID pixels per grid step; bilinear on channels-last is 3x faster than bicubic and within
-        # 0.03 levels of it on photos (the correction is that smooth).
-        up = F.interpolate(part, size=(GRID * (part.shape[2] - 1) + 1, GRID * (part.shape[3] - 1) + 1),
-                           mode="bilinear", align_corners=True)
-        r0 = origin[0] + y0 - GRID * (ay.first + g0)
-        band = up[0, :, r0:r0 + y1 - y0, x0:x0 + w].permute(1, 2, 0)
-        result_band = torch.from_numpy(result[y0:y1])
-        torch.add(torch.from_numpy(out[y0:y1]), band, out=result_band).clamp_(0, 1)
+        # Bilinear, exactly GRID pixels per grid step (bilinear on channels-last is 3x faster than bicubic and
+        # within 0.03 levels of it on photos: the correction is that smooth). Separably: along the rows of the
+        # grid first (a quarter of the band), then each output row is a grid row plus a fixed fraction of the
+        # step to the next one, added to the output's row in the same pass.
+        cols = F.interpolate(part, size=(part.shape[2], GRID * (part.shape[3] - 1) + 1), mode="bilinear",
+                             align_corners=True)[0, :, :, x0:x0 + w].permute(1, 2, 0)  # (grid rows, w, 3)
+        _add_rows_interpolated(out[y0:y1], cols, origin[0] + y0 - GRID * (ay.first + g0), result[y0:y1])
     return result
+
+
+def _add_rows_interpolated(out: np.ndarray, cols: torch.Tensor, first: int, result: np.ndarray) -> None:
+    """``result = clip(out + C)``, C the grid rows ``cols`` interpolated linearly at GRID output rows per grid
+    row, row 0 of ``out`` lying ``first`` output rows below grid row 0."""
+    src, dst = torch.from_numpy(out), torch.from_numpy(result)
+    steps = cols[1:] - cols[:-1]
+    for phase in range(GRID):  # the rows at the same fraction of a grid step: every GRID-th row
+        start = (phase - first) % GRID
+        n = len(range(start, out.shape[0], GRID))
+        if n == 0:
+            continue
+        g = (first + start) // GRID
+        rows = cols[g:g + n] if phase == 0 else torch.add(cols[g:g + n], steps[g:g + n], alpha=phase / GRID)
+        torch.add(src[start::GRID], rows, out=dst[start::GRID])
+    dst.clamp_(0, 1)
 
 
 def _check(out: np.ndarray, reference: Reference) -> None:
