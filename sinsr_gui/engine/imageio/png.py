@@ -11,9 +11,10 @@ libpng on one core. This writer makes a lossless file of about the same size, se
 * **Deflate.** Intel's ISA-L (python-isal) where its wheel is installed, else the standard library's zlib; both
   release the GIL. On the Photo model's 4x results ISA-L's level 1 takes a quarter to a third of zlib level 4's
   time, for files 4-7 % larger (:func:`_isal_level`).
-* **In strips.** The filtered rows are cut into strips that compress on a thread pool. Each strip is a raw deflate run primed with the last 32 KiB before it (the deflate window),
-  so the matches across a cut are kept; a sync flush ends every strip but the last, so the strips join into one
-  valid zlib stream. The Adler-32 of the whole is combined from the strips' own.
+* **In strips.** The filtered rows are cut into strips that compress on a thread pool. Each strip is a raw
+  deflate run primed with the last 32 KiB before it (the deflate window), so the matches across a cut are kept;
+  a sync flush ends every strip but the last, so the strips join into one valid zlib stream. The Adler-32 of
+  the whole is combined from the strips' own.
 * **Bounded memory.** At most ``2 x workers`` strips are in flight; each one's compressed bytes become an
   IDAT chunk as soon as its turn comes.
 
