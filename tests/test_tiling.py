@@ -95,7 +95,6 @@ def test_ramps_of_neighbours_sum_to_one():
     assert r[0] < 0.001 and r[-1] > 0.999
 
 
-
 @pytest.mark.parametrize("neighbours", [False, True])
 def test_blending_a_tile_adds_it_times_its_window(neighbours):
     """The in-place blend equals the product then the sum, bit for bit, with ramps and with a window of ones."""

@@ -65,7 +65,7 @@ def write_png(
     8); ``deflater`` one of :data:`DEFLATERS` (default: :func:`default_deflater`).
     """
     deflater = deflater or default_deflater()
-    if deflater not in DEFLATERS or (deflater == "isal" and _isal_zlib is None):
+    if deflater not in available_deflaters():
         raise ValueError(f"deflater {deflater!r} is not available here; choose from {available_deflaters()}")
     if data.ndim != 3 or data.shape[2] not in _COLOUR_TYPE or data.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"expected uint8/uint16 samples of shape (H, W, 1..4), got {data.dtype} {data.shape}")

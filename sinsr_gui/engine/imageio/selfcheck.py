@@ -27,6 +27,7 @@ def run(folder: Path) -> str:
 
     from . import read_image, save_image
     from .formats import _HAS_HEIF
+    from .png import default_deflater
     from .read import srgb_icc_profile
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -43,8 +44,6 @@ def run(folder: Path) -> str:
     loaded = read_image(src)
     _expect(loaded.rgb.shape == (16, 8, 3) and loaded.xmp and loaded.iptc == _IIM, "JPEG metadata read")
     done = []
-
-    from .png import default_deflater
 
     _expect(default_deflater() == "isal", "ISA-L deflate for PNG (python-isal) loaded")
     rgb = np.random.default_rng(0).random((16, 8, 3), dtype=np.float32)
