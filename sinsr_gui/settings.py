@@ -90,9 +90,14 @@ class Settings:
     # Measured speed: seconds per input (LR) megapixel, by "model@device" (e.g. "sinsr@cpu").
     throughput: dict[str, float] = field(default_factory=dict)
 
-    # -------------------------------------------------------------------------------------- time estimate
+    # ------------------------------------------------ measured speed (engine.speed makes the estimates from it)
     def seconds_per_megapixel(self, model_kind: str, device: str) -> float | None:
         return self.throughput.get(throughput_key(model_kind, device))
+
+    def measured_speeds(self, device: str) -> dict[str, float]:
+        """Every model's measured seconds per input megapixel on ``device``, by model kind."""
+        suffix = throughput_key("", device)
+        return {key[:-len(suffix)]: rate for key, rate in self.throughput.items() if key.endswith(suffix)}
 
     def record_throughput(self, model_kind: str, device: str, seconds: float, megapixels: float) -> None:
         """Fold one measured run into the running estimate for ``model_kind`` on ``device``."""
@@ -103,11 +108,6 @@ class Settings:
         old = self.throughput.get(key)
         a = _THROUGHPUT_SMOOTHING
         self.throughput[key] = measured if old is None else a * measured + (1 - a) * old
-
-    def estimate_seconds(self, model_kind: str, device: str, megapixels: float) -> float | None:
-        """Expected upscaling time for ``megapixels`` of input, or None before the first measurement."""
-        rate = self.seconds_per_megapixel(model_kind, device)
-        return None if rate is None else rate * megapixels
 
     # ------------------------------------------------------------------------------------ engine options
     def to_options(self) -> PhotoOptions:

@@ -170,6 +170,7 @@ def test_the_resshift_teacher_runs_from_installed_weights_with_a_sampler_choice(
         assert code == 0
         err = capsys.readouterr().err
         assert "Model: ResShift (15 steps)" in err and "15 denoiser passes per tile" in err
+        assert "per megapixel of input (a first estimate" in err and "--model photo takes about 8 s" in err
         with Image.open(out / "p_x4.png") as im:
             assert im.size == (96, 64)
             results[sampler] = np.asarray(im)
@@ -187,3 +188,21 @@ def test_colour_fix_and_automatic_format_options(tmp_path, capsys):
     assert fixed.shape == unfixed.shape == (48, 80, 3) and not np.array_equal(fixed, unfixed)
     with pytest.raises(SystemExit):
         cli.main([str(src), "--colour-fix", "warm"])
+
+
+def test_only_a_model_that_is_slow_on_this_processor_gets_a_note_before_the_run():
+    """SinSR on a CPU: a note with its first estimate per megapixel and Photo's; Photo, or SinSR on a GPU: none."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from sinsr_gui.cli.upscale import slow_model_note
+    from sinsr_gui.engine.models.builtin import PHOTO
+    from sinsr_gui.engine.pipeline import SINSR_DESCRIPTOR
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    note = slow_model_note(SimpleNamespace(descriptor=SINSR_DESCRIPTOR, device=cpu))
+    assert note == ("Note: SinSR v1 runs on the processor: about 29 min per megapixel of input (a first estimate, "
+                    "from a 2-core reference processor); --model photo takes about 8 s.")
+    assert slow_model_note(SimpleNamespace(descriptor=PHOTO, device=cpu)) == ""
+    assert slow_model_note(SimpleNamespace(descriptor=SINSR_DESCRIPTOR, device=gpu)) == ""

@@ -551,13 +551,18 @@ def test_model_cache_released_when_model_or_device_changes(qtbot, make_window):
 
 
 def test_first_run_panel_and_model_picker(qtbot, make_window):
+    from sinsr_gui.engine.devices import resolve_device
     from sinsr_gui.engine.models import descriptor_for
 
     window = make_window(Settings())  # nothing installed, nothing configured
     assert window.banner.kind == "first_run" and not window.first_run_dock.isVisible()  # offered in one line
+    # Without a GPU (CI), the offer says what SinSR would cost on this processor before the download.
+    note = window.model_status.sinsr_speed_note()
+    assert bool(note) == (resolve_device("auto").type == "cpu") and note in window.banner.text()
     window.banner.buttons()["Get SinSR…"].click()
     assert window.first_run_dock.isVisible()
     panel = window.first_run_panel
+    assert panel.speed_note.text() == note and panel.speed_note.isVisible() == bool(note)
     assert not panel.download_button.isEnabled()  # no download without explicit consent
     panel.consent_check.setChecked(True)
     assert panel.download_button.isEnabled()

@@ -247,20 +247,27 @@ def test_a_preview_of_a_photo_no_longer_shown_is_dropped(qtbot, tmp_path, wait):
     assert rec.of("ready") == []
 
 
-def test_preview_region_budget_comes_from_the_model_or_its_measured_speed():
+def test_preview_region_budget_comes_from_the_expected_speed_or_the_model():
+    """About PREVIEW_TARGET_S of work: at the measured speed, or the first estimate on a CPU; without any
+    estimate (a GPU model's first run) from the model's memory per pixel, a proxy for its compute."""
     from sinsr_gui.engine.models import descriptor_for
+    from sinsr_gui.qt.controllers.preview import MIN_REGION, PREVIEW_TARGET_S
 
     assert fit_region((0, 0, 100, 50), 10_000) == (0, 0, 100, 50, False)
     x0, y0, x1, y1, shrunk = fit_region((0, 0, 400, 400), 100 * 100)
     assert shrunk and (x1 - x0, y1 - y0) == (100, 100) and (x0, y0) == (150, 150)  # about the centre
 
-    def budget(model: str, **measured: float) -> int:
-        s = Settings(model=model, device="cpu", sinsr_unet="u", sinsr_autoencoder="a", throughput=measured)
+    def budget(model: str, device: str = "cpu", **measured: float) -> int:
+        s = Settings(model=model, device=device, sinsr_unet="u", sinsr_autoencoder="a", throughput=measured)
         return PreviewController(s, ModelStatus(s), FakeModels()).budget()
 
-    assert budget("sinsr") < budget("photo")  # a heavier model (more bytes per pixel) previews less
-    assert 150**2 < budget("sinsr") < 250**2 and descriptor_for("sinsr").tile_bytes[1] > PHOTO.tile_bytes[1]
+    assert budget("photo") == int(PREVIEW_TARGET_S / PHOTO.cpu_seconds_per_mp * 1e6)  # first estimate
+    assert budget("sinsr") == MIN_REGION  # SinSR on a CPU: the smallest region, about one tile
     assert budget("photo", **{"photo@cpu": 6.0}) == 1_000_000  # 6 s target at 6 s/MP: one megapixel
+    # No GPU here, so no speed for "cuda": the memory proxy, where a heavier model previews less.
+    assert budget("sinsr", "cuda") < budget("photo", "cuda")
+    assert 150**2 < budget("sinsr", "cuda") < 250**2
+    assert descriptor_for("sinsr").tile_bytes[1] > PHOTO.tile_bytes[1]
 
 
 # --------------------------------------------------------------------------------------------------- save
@@ -425,18 +432,58 @@ def test_weights_download_shows_progress_and_can_be_paused(qtbot, wait, monkeypa
 
 
 def test_a_long_run_is_announced_before_it_starts(qtbot):
-    """The 15-step teacher on a CPU: the estimate comes from SinSR's measured speed times 15 and the user is
-    told, before the run, that it will take a while (and that SinSR does nearly the same in one step)."""
+    """The 15-step teacher on a CPU: before anything has run here the estimate is the reference processor's
+    (a first estimate), and the user is told before the run that it will take a while, with the built-in
+    Photo model's time for the same photo. A measured speed of another model rescales it to this processor."""
+    from sinsr_gui.engine.models.builtin import PHOTO
+    from sinsr_gui.engine.pipeline import SINSR_DESCRIPTOR
+    from sinsr_gui.engine.resshift import RESSHIFT_DESCRIPTOR
+
     s = Settings(model="resshift", device="cpu")
     status = ModelStatus(s)
     assert status.long_run_warning(None).startswith("This will take a while.")
-    s.record_throughput("sinsr", "cpu", seconds=40.0, megapixels=1.0)
-    assert status.seconds_per_megapixel() == pytest.approx(600.0)
+    assert status.seconds_per_megapixel() == pytest.approx(RESSHIFT_DESCRIPTOR.cpu_seconds_per_mp)
     warning = status.long_run_warning(status.estimate_seconds([(1000, 1000)]))
-    assert "10 min" in warning and "15 steps" in warning and "SinSR" in warning
-    s.model = "photo"  # a fast model with a short estimate: nothing to warn about
-    s.record_throughput("photo", "cpu", seconds=1.0, megapixels=1.0)
+    assert "about 1 h 04 min (first estimate)" in warning and "15 steps" in warning and "SinSR" in warning
+    assert f"{PHOTO.display_name} would take about 8 s" in warning
+    assert "(first estimate)" in status.describe_estimate(status.estimate_seconds([(1000, 1000)]))
+
+    # SinSR ran here twice as fast as on the reference processor: the teacher, of its kind, is rescaled.
+    s.record_throughput("sinsr", "cpu", seconds=SINSR_DESCRIPTOR.cpu_seconds_per_mp / 2, megapixels=1.0)
+    assert status.seconds_per_megapixel() == pytest.approx(RESSHIFT_DESCRIPTOR.cpu_seconds_per_mp / 2)
+    assert "about 32 min (first estimate)" in status.long_run_warning(status.estimate_seconds([(1000, 1000)]))
+
+    s.model = "photo"  # a fast model, measured: a short estimate without the mark, nothing to warn about
+    s.record_throughput("photo", "cpu", seconds=PHOTO.cpu_seconds_per_mp / 2, megapixels=1.0)
     assert status.long_run_warning(status.estimate_seconds([(1000, 1000)])) == ""
+    assert status.describe_estimate(status.estimate_seconds([(1000, 1000)])) == "about 4 s"
+
+
+def test_the_sinsr_offer_says_how_slow_it_is_without_a_graphics_card(qtbot, monkeypatch):
+    """On a computer with no GPU, the first-run line and the "Get the SinSR model" panel say what SinSR would
+    take here against Photo, before anyone downloads 700 MB for it; with a GPU they do not."""
+    from sinsr_gui.engine import devices
+    from sinsr_gui.qt.first_run import FirstRunPanel
+    from sinsr_gui.qt.model_status import TYPICAL_PHOTO_LABEL, TYPICAL_PHOTO_MP
+
+    s = Settings(device="cpu")
+    status = ModelStatus(s)
+    note = status.sinsr_speed_note()
+    assert note.startswith("Without a graphics card SinSR runs on the processor")
+    assert f"about 27 min (first estimate) for a {TYPICAL_PHOTO_LABEL} photo" in note
+    assert "about 7 s with Photo" in note and TYPICAL_PHOTO_MP == 1200 * 800 / 1e6
+    s.record_throughput("sinsr", "cpu", seconds=300.0, megapixels=1.0)  # measured here: no mark
+    assert f"about 5 min for a {TYPICAL_PHOTO_LABEL} photo" in status.sinsr_speed_note()
+
+    panel = FirstRunPanel([("SinSR", "non-commercial", "https://example.org")])
+    qtbot.addWidget(panel)
+    panel.set_speed_note(status.sinsr_speed_note())
+    assert not panel.speed_note.isHidden() and "SinSR" in panel.speed_note.text()
+
+    monkeypatch.setattr(devices, "resolve_device", lambda device="auto": devices.torch.device("cuda"))
+    assert status.sinsr_speed_note() == ""
+    panel.set_speed_note(status.sinsr_speed_note())
+    assert panel.speed_note.isHidden()
 
 
 def test_a_community_model_file_is_imported_only_after_the_user_confirms(qtbot, tmp_path, wait):

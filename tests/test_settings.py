@@ -77,13 +77,17 @@ def test_reset_keeps_layout_and_measurements():
     assert s.model == "sinsr"  # the original is not modified
 
 
-def test_throughput_estimate():
+def test_measured_throughput_is_kept_per_model_and_device():
+    """The records engine.speed starts from: seconds per input megapixel, smoothed, per model and device."""
     s = Settings()
-    assert s.estimate_seconds("sinsr", "cpu", 1.0) is None  # nothing measured yet: no made-up number
+    assert s.seconds_per_megapixel("sinsr", "cpu") is None and s.measured_speeds("cpu") == {}  # nothing measured
     s.record_throughput("sinsr", "cpu", seconds=10.0, megapixels=0.5)  # 20 s/MP
-    assert s.estimate_seconds("sinsr", "cpu", 2.0) == 40.0
+    assert s.seconds_per_megapixel("sinsr", "cpu") == 20.0
     s.record_throughput("sinsr", "cpu", seconds=5.0, megapixels=0.5)  # 10 s/MP, smoothed with the old 20
     assert s.seconds_per_megapixel("sinsr", "cpu") == 15.0
-    assert s.estimate_seconds("sinsr", "cuda", 1.0) is None  # per device
+    s.record_throughput("photo", "cuda:1", seconds=1.0, megapixels=1.0)
+    s.record_throughput("community:4x-foo", "cpu", seconds=3.0, megapixels=1.0)
+    assert s.measured_speeds("cpu") == {"sinsr": 15.0, "community:4x-foo": 3.0}  # per device
+    assert s.measured_speeds("cuda") == {} and s.measured_speeds("cuda:1") == {"photo": 1.0}
     s.record_throughput("sinsr", "cpu", seconds=float("nan"), megapixels=1.0)  # ignored
     assert s.seconds_per_megapixel("sinsr", "cpu") == 15.0

@@ -9,7 +9,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from sinsr_gui import __version__
 from sinsr_gui.cli.messages import describe_error, phrase
@@ -27,6 +27,9 @@ from sinsr_gui.engine.options import (
     OutputOptions,
     RunOptions,
 )
+
+if TYPE_CHECKING:
+    from sinsr_gui.engine.descriptor import Upscaler
 
 log = logging.getLogger("sinsr_gui.cli")
 
@@ -201,6 +204,24 @@ class ProgressDisplay:
             self._overall.close()
 
 
+def slow_model_note(model: Upscaler) -> str:
+    """A note before a run whose model takes over ``LONG_RUN_S`` per input megapixel on this CPU (SinSR and
+    ResShift without a GPU), with the built-in Photo model's time; "" otherwise. The command line keeps no
+    measurements, so this is the first estimate of ``engine.speed``."""
+    from sinsr_gui.engine.models.builtin import PHOTO
+    from sinsr_gui.engine.speed import LONG_RUN_S, expected_speed, format_duration
+
+    d = model.descriptor
+    speed = expected_speed(d, "cpu", {}) if model.device.type == "cpu" else None
+    if speed is None or speed.seconds_per_mp < LONG_RUN_S:
+        return ""
+    passes = f", {d.passes} denoiser passes per tile" if d.passes > 1 else ""
+    photo = expected_speed(PHOTO, "cpu", {})
+    faster = f"; --model photo takes {format_duration(photo.seconds_per_mp)}" if photo else ""
+    return (f"Note: {d.display_name} runs on the processor{passes}: {format_duration(speed.seconds_per_mp)} per "
+            f"megapixel of input (a first estimate, from a 2-core reference processor){faster}.")
+
+
 def run_upscale(args: argparse.Namespace) -> int:
     from sinsr_gui.engine import discovery, naming, photo
     from sinsr_gui.engine.models import load_model
@@ -227,10 +248,9 @@ def run_upscale(args: argparse.Namespace) -> int:
     if notice:
         print(f"{notice.message} {phrase(notice.remedy)}".strip(), file=sys.stderr)
     tiling = photo.tiling_for(model, options.run)
-    if model.descriptor.passes > 1 and model.device.type == "cpu":
-        print(f"Note: {model.descriptor.display_name} runs {model.descriptor.passes} denoiser passes per tile; "
-              f"on a CPU that is about {model.descriptor.passes} times as long as SinSR (minutes per photo).",
-              file=sys.stderr)
+    slow = slow_model_note(model)
+    if slow:
+        print(slow, file=sys.stderr)
     print(f"Model: {model.descriptor.display_name} ({model.precision_label}) on {model.device}; tile "
           f"{tiling.tile}, overlap {tiling.overlap}, batch {tiling.batch_size}.", file=sys.stderr)
     inputs = tuple(f for f, _ in files)

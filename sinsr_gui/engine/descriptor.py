@@ -33,6 +33,9 @@ class ModelDescriptor:
     overlap_fraction: float = 0.0  # ... or this fraction of the tile, whichever is larger
     max_cpu_tile: int | None = None  # larger tiles are slower per pixel on a CPU
     passes: int = 1  # network passes per tile (15 for a 15-step sampler): time estimates and warnings
+    # A first time estimate before the model has run here (engine.speed): seconds per input megapixel on the
+    # reference CPU, a 2-core AMD EPYC with torch 2.13 (scripts/models_speed.py, docs/cpu/models_speed.json).
+    cpu_seconds_per_mp: float | None = None
     dtypes: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
     licence: str = ""
     colour_fix: str = "off"  # what the "auto" colour fix does for this model (off: as the official SinSR code)

@@ -39,6 +39,7 @@ SINSR_DESCRIPTOR = ModelDescriptor(
     # Global attention makes larger tiles slower per pixel on a CPU (0.9 ms per LR pixel at 128, 1.9 ms at
     # 256), and smaller tiles report progress more often.
     max_cpu_tile=128,
+    cpu_seconds_per_mp=1715.0,  # 28.1 s per 128² tile (docs/cpu/models_speed.json)
     licence="CC BY-NC-SA 4.0 (non-commercial), wyf0912/SinSR; VQ-f4 autoencoder: S-Lab License 1.0",
 )
 

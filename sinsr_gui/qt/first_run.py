@@ -56,6 +56,11 @@ class FirstRunPanel(QWidget):
                        "may be used for non-commercial purposes only. You can keep using the app while they "
                        "download.")
         intro.setWordWrap(True)
+        # What SinSR costs on this computer when it has no graphics card (set_speed_note); hidden otherwise.
+        self.speed_note = QLabel()
+        self.speed_note.setObjectName("speedNote")
+        self.speed_note.setWordWrap(True)
+        self.speed_note.setVisible(False)
 
         # 1. Download, with explicit consent to the non-commercial licences.
         download_box = QGroupBox("Download SinSR")
@@ -129,6 +134,7 @@ class FirstRunPanel(QWidget):
         layout = QVBoxLayout(content)
         layout.addWidget(title)
         layout.addWidget(intro)
+        layout.addWidget(self.speed_note)
         layout.addWidget(download_box)
         layout.addWidget(self.import_button)
         layout.addWidget(builtin_box)
@@ -145,6 +151,11 @@ class FirstRunPanel(QWidget):
         self._downloading = False
 
     # --------------------------------------------------------------------------------------------- API
+    def set_speed_note(self, text: str) -> None:
+        """A sentence on how slow SinSR is here (on a computer without a graphics card); "" hides it."""
+        self.speed_note.setText(text)
+        self.speed_note.setVisible(bool(text))
+
     def set_downloading(self, downloading: bool, *, resumable: bool = False) -> None:
         self._downloading = downloading
         self.cancel_button.setVisible(downloading)

@@ -644,14 +644,17 @@ class MainWindow(QMainWindow):
         descriptor, _ = self.model_status.expected()
         using = (f"You are using {descriptor.display_name}: it comes with the app and works offline."
                  if descriptor is not None else "No model is installed yet.")
+        speed = self.model_status.sinsr_speed_note()
         self.banner.show_message(
             f"{using} For the most natural detail, get SinSR: a download of about 700 MB, for non-commercial "
-            f"use (also later in {GET_MODEL}).", [("Get SinSR…", self.show_first_run)], kind="first_run")
+            f"use (also later in {GET_MODEL}).{f' {speed}' if speed else ''}", [("Get SinSR…", self.show_first_run)],
+            kind="first_run")
         self.preferences.update({"first_run_done": True}, show=False)
 
     def show_first_run(self) -> None:
         self.banner.clear("first_run")
         self.weights.refresh(announce=True)
+        self.first_run_panel.set_speed_note(self.model_status.sinsr_speed_note())
         self.first_run_dock.show()
         self.first_run_dock.raise_()
 

@@ -18,10 +18,13 @@ from sinsr_gui.settings import Settings
 if TYPE_CHECKING:
     from sinsr_gui.engine.descriptor import ModelDescriptor
     from sinsr_gui.engine.photo import ModelInfo
+    from sinsr_gui.engine.speed import Speed
 
 # Which settings mean another model (release the loaded one) and which make previews outdated.
 MODEL_FIELDS = ("model", "device", "precision")
 IMAGE_FIELDS = ("model", "precision", "seed", "scale", "tile", "overlap")
+FASTER_BY = 5.0  # a long run's warning names the Photo model's time when Photo is at least this many times faster
+TYPICAL_PHOTO_MP, TYPICAL_PHOTO_LABEL = 0.96, "1200\u00a0×\u00a0800"  # the photo of the SinSR speed note (no break)
 
 
 def affects_every_photo(error: BaseException | None, model_loaded: bool) -> bool:
@@ -30,6 +33,10 @@ def affects_every_photo(error: BaseException | None, model_loaded: bool) -> bool
     from sinsr_gui.engine.tiling import OutOfMemory
 
     return error is not None and (not model_loaded or isinstance(error, OutOfMemory))
+
+
+def _about(seconds: float, *, measured: bool) -> str:
+    return format_duration(seconds) + ("" if measured else " (first estimate)")
 
 
 class ModelStatus(QObject):
@@ -79,29 +86,20 @@ class ModelStatus(QObject):
             device = None
         return descriptor, device
 
-    def seconds_per_megapixel(self) -> float | None:
-        """Measured speed of the expected model here; for a multi-step model not measured yet, SinSR's speed
-        times its number of steps (the same network, run that many times)."""
-        descriptor, device = self.expected()
+    def speed(self, descriptor: ModelDescriptor | None = None, device: str | None = None) -> Speed | None:
+        """The speed of the expected model (or ``descriptor``'s) on the expected device (or ``device``):
+        measured here, or a first estimate (rule: ``engine.speed``); None when there is none."""
+        from sinsr_gui.engine.speed import expected_speed
+
+        expected, expected_device = self.expected()
+        descriptor, device = descriptor or expected, device or expected_device
         if descriptor is None or device is None:
             return None
-        rate = self.settings.seconds_per_megapixel(descriptor.kind, device)
-        if rate is None and descriptor.passes > 1:
-            single = self.settings.seconds_per_megapixel("sinsr", device)
-            rate = single * descriptor.passes if single is not None else None
-        return rate
+        return expected_speed(descriptor, device, self.settings.measured_speeds(device))
 
-    def long_run_warning(self, estimate: float | None) -> str:
-        """A sentence when the run will be long (over 10 minutes, or a multi-step model on a CPU), else ""."""
-        descriptor, device = self.expected()
-        if descriptor is None:
-            return ""
-        slow = descriptor.passes > 1 and device == "cpu"
-        if not slow and (estimate is None or estimate < 600):
-            return ""
-        why = f" {descriptor.display_name} runs {descriptor.passes} steps per tile" if descriptor.passes > 1 else ""
-        return f"This will take a while{f': about {format_duration(estimate)}' if estimate else ''}.{why}" + (
-            " on the processor; SinSR gives nearly the same in one step." if slow else "")
+    def seconds_per_megapixel(self) -> float | None:
+        speed = self.speed()
+        return None if speed is None else speed.seconds_per_mp
 
     def estimate_seconds(self, sizes: list[tuple[int, int] | None]) -> float | None:
         """Expected time for photos of these (width, height); None until every size and a speed are known."""
@@ -109,6 +107,58 @@ class ModelStatus(QObject):
         if not sizes or rate is None or any(s is None for s in sizes):
             return None
         return rate * sum(w * h for w, h in sizes) / 1e6  # type: ignore[misc]
+
+    def describe_estimate(self, seconds: float | None) -> str:
+        """'about 3 min', marked as a first estimate until the model has run on this device."""
+        if seconds is None:
+            return "time known after the first tiles"
+        speed = self.speed()
+        return _about(seconds, measured=speed is not None and speed.measured)
+
+    def long_run_warning(self, estimate: float | None) -> str:
+        """A sentence when the run will be long (over ``LONG_RUN_S``, or a multi-step model on a CPU), else "";
+        it names the built-in Photo model's time for the same photos when that is much shorter."""
+        descriptor, device = self.expected()
+        if descriptor is None:
+            return ""
+        from sinsr_gui.engine.speed import LONG_RUN_S
+
+        multi_step_on_cpu = descriptor.passes > 1 and device == "cpu"
+        if not multi_step_on_cpu and (estimate is None or estimate < LONG_RUN_S):
+            return ""
+        text = f"This will take a while{f': {self.describe_estimate(estimate)}' if estimate else ''}."
+        if descriptor.passes > 1:
+            text += f" {descriptor.display_name} runs {descriptor.passes} steps per tile" + (
+                " on the processor; SinSR gives nearly the same in one step." if device == "cpu" else ".")
+        return text + self._faster_alternative(descriptor, estimate)
+
+    def _faster_alternative(self, descriptor: ModelDescriptor, estimate: float | None) -> str:
+        from sinsr_gui.engine.models.builtin import FAITHFUL, PHOTO
+
+        if estimate is None or descriptor.kind in (PHOTO.kind, FAITHFUL.kind):
+            return ""
+        own, fast = self.speed(descriptor), self.speed(PHOTO)
+        if own is None or fast is None or fast.seconds_per_mp * FASTER_BY > own.seconds_per_mp:
+            return ""
+        photo_seconds = estimate * fast.seconds_per_mp / own.seconds_per_mp
+        return f" {PHOTO.display_name} would take {format_duration(photo_seconds)}."
+
+    def sinsr_speed_note(self, megapixels: float = TYPICAL_PHOTO_MP) -> str:
+        """On a computer with no graphics card the app can use, a sentence on what SinSR costs here against
+        Photo for a photo of ``megapixels`` (read before downloading SinSR); "" where there is a GPU."""
+        from sinsr_gui.engine.devices import resolve_device
+        from sinsr_gui.engine.models.builtin import PHOTO
+        from sinsr_gui.engine.pipeline import SINSR_DESCRIPTOR
+
+        if resolve_device("auto").type != "cpu":
+            return ""
+        sinsr, photo = self.speed(SINSR_DESCRIPTOR, "cpu"), self.speed(PHOTO, "cpu")
+        if sinsr is None or photo is None:
+            return ""
+        sinsr_time = _about(sinsr.seconds_for(megapixels), measured=sinsr.measured)
+        return (f"Without a graphics card SinSR runs on the processor, which is slow: {sinsr_time} for a "
+                f"{TYPICAL_PHOTO_LABEL} photo on this computer, against "
+                f"{format_duration(photo.seconds_for(megapixels))} with {PHOTO.display_name}.")
 
     def label(self) -> str:
         """For the status bar: "SinSR v1 · CPU · fp32" once loaded, else "Photo (built-in) · CPU"."""

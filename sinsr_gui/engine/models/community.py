@@ -41,6 +41,9 @@ How the descriptor is made from spandrel's facts (the rules are here so that the
   wider context, e.g. SwinIR) also get a quarter of the tile.
 * ``max_cpu_tile``: on a CPU a tile costs about 2 x parameters FLOPs per LR pixel; the cap keeps one tile under
   about 10^12 FLOPs (~10 s on a laptop), so progress and cancel stay responsive (never below 128).
+* ``cpu_seconds_per_mp`` (a first time estimate before the model has run here): 6.4 µs per parameter per LR
+  megapixel for a convolutional model, from the reference CPU's Real-ESRGAN x4plus (6.0) and general-x4v3 (6.9;
+  docs/cpu/models_speed.json); none for a transformer, whose attention costs what the parameters do not say.
 * ``dtypes``: auto and fp32 always; bf16/fp16 when spandrel says the model supports them. ``auto`` is bf16 autocast
   on CPUs with fast bf16 (if supported), fp16 autocast on GPUs (if supported), otherwise float32.
 * ``passes`` 1, ``needs_noise`` False; the licence is what the index recorded (usually "unknown: confirmed by the
@@ -76,6 +79,7 @@ CONV_BYTES = 2_000.0  # per LR pixel
 TRANSFORMER_BYTES, WINDOW_BYTES = 3_000.0, 120.0  # per LR pixel: + WINDOW_BYTES x window²
 MARGIN = 1.25
 CPU_TILE_FLOPS = 1e12
+CPU_SECONDS_PER_MP_PER_PARAMETER = 6.4e-6  # within 8 % of both reference models
 _CANDIDATES = (512, 448, 384, 320, 256, 192, 128)  # engine.memory's, down to the smallest sensible CPU cap
 
 
@@ -140,6 +144,10 @@ def max_cpu_tile_for(facts: CommunityFacts) -> int:
     return _CANDIDATES[-1]
 
 
+def cpu_seconds_per_mp_for(facts: CommunityFacts) -> float | None:
+    return None if facts.arch_id in TRANSFORMERS else CPU_SECONDS_PER_MP_PER_PARAMETER * facts.parameters
+
+
 def descriptor_for_info(info: CommunityInfo) -> ModelDescriptor:
     facts = info.facts
     overlap, fraction = overlap_for(facts)
@@ -157,6 +165,7 @@ def descriptor_for_info(info: CommunityInfo) -> ModelDescriptor:
         overlap=overlap,
         overlap_fraction=fraction,
         max_cpu_tile=max_cpu_tile_for(facts),
+        cpu_seconds_per_mp=cpu_seconds_per_mp_for(facts),
         passes=1,
         dtypes=dtypes,
         licence=info.licence,

@@ -3,7 +3,8 @@
 ``engine.photo.upscale_region`` runs the tiles of the whole-photo plan that touch the region, so the preview
 equals the final result there (also at x2/x3). It runs on the decoded :class:`~sinsr_gui.engine.photo.Photo`
 the compare view shows: no second read. The region is shrunk about its centre to what takes about
-``PREVIEW_TARGET_S`` at the measured speed (before any measurement: from the model's cost per pixel).
+``PREVIEW_TARGET_S`` at the expected speed (``engine.speed``: measured here, or a first estimate; where there is
+none, a GPU model's first run, from the model's memory per pixel).
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ from sinsr_gui.settings import Settings
 if TYPE_CHECKING:  # the engine's use cases import torch: loaded by the task, in the worker thread
     from sinsr_gui.engine.photo import Models
 
-PREVIEW_TARGET_S = 6.0  # a preview region is sized to take about this long, from measured speed
-# Before a measurement: a region whose tiles would need this much memory, a proxy for their compute
+PREVIEW_TARGET_S = 6.0  # a preview region is sized to take about this long, from the expected speed
+# Without a speed estimate: a region whose tiles would need this much memory, a proxy for their compute
 # (the descriptor's bytes per LR pixel): about 190 x 190 pixels for SinSR, 650 x 650 for the built-in models.
 PREVIEW_WORK_BYTES = 2.5e9
 MIN_REGION, MAX_REGION = 96**2, 1024**2

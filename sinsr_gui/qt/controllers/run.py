@@ -118,7 +118,7 @@ class RunController(QObject):
             self._counts = {"done": 0, "failed": 0}
             estimate = self.status.estimate_seconds([j.size for j in waiting])
             what = waiting[0].path.name if len(waiting) == 1 else count(len(waiting), "photo")
-            when = format_duration(estimate) if estimate is not None else "time known after the first tiles"
+            when = self.status.describe_estimate(estimate)
             warning = self.status.long_run_warning(estimate)
             self.message.emit(f"Upscaling {what}: {when}." + (" This will take a while." if warning else ""),
                               f"Upscaling {what}: {when}. {warning}".strip())
