@@ -1,7 +1,9 @@
 """Encoders: float RGB (+ alpha) -> integer samples -> file bytes in PNG, JPEG, WebP or TIFF.
 
-``_samples`` packs float (H, W, 3) RGB in [0, 1] (+ (H, W) alpha) into uint8/uint16 (H, W, C) samples;
-``_encode`` writes them to an open binary file, with the metadata ``write`` prepared. Every encoder is a
+``_samples`` packs float (H, W, 3) RGB in [0, 1] (+ (H, W) alpha) into uint8/uint16 (H, W, C) samples, and
+``_pil_image`` the same 8-bit samples straight into a Pillow image (for Pillow's encoders), both band by band
+through one rule (``_sample_bands``); ``_encode`` writes them to an open binary file, with the metadata ``write``
+prepared. Every encoder is a
 library but PNG (docs/encoders.json and docs/performance.md have the measurements behind the choice):
 
 * JPEG, WebP: Pillow.
@@ -19,6 +21,7 @@ library but PNG (docs/encoders.json and docs/performance.md have the measurement
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from typing import BinaryIO
 
 import numpy as np
@@ -48,12 +51,13 @@ def to_pil(
     Pillow has no 16-bit colour or grey+alpha mode, so those come back as 8-bit (``save_image`` writes
     them at full precision itself). The ICC profile, EXIF and DPI of ``like`` are set in ``info``.
     """
-    if bit_depth == 16 and (like is None or not like.is_grey or alpha is not None):
-        bit_depth = 8
-    data = _samples(result_rgb, grey=like is not None and like.is_grey, alpha=alpha, bit_depth=bit_depth)
-    img = Image.fromarray(data[..., 0] if data.shape[2] == 1 else data)
+    grey = like is not None and like.is_grey
+    if bit_depth == 16 and grey and alpha is None:
+        img = Image.fromarray(_samples(result_rgb, grey=True, alpha=None, bit_depth=16)[..., 0])
+    else:
+        img = _pil_image(result_rgb, grey=grey, alpha=alpha)
     if like is not None:
-        if like.icc_profile and _icc_matches(like.icc_profile, grey=data.shape[2] in (1, 2)):
+        if like.icc_profile and _icc_matches(like.icc_profile, grey=img.mode in ("L", "LA", "I;16")):
             img.info["icc_profile"] = like.icc_profile
         if like.exif:
             img.info["exif"] = _exif_with_size(like.exif, img.width, img.height)
@@ -63,23 +67,50 @@ def to_pil(
 
 
 def _samples(rgb: np.ndarray, *, grey: bool, alpha: np.ndarray | None, bit_depth: int) -> np.ndarray:
-    """Float RGB (+ alpha) -> integer samples (H, W, C), C = 1/2/3/4, uint8 or uint16, rounded not truncated.
-
-    Converted in bands of rows, so that the float scratch stays small next to the result (a 24-megapixel
-    photo would otherwise need about twice its float32 size again).
-    """
+    """Float RGB (+ alpha) -> integer samples (H, W, C), C = 1/2/3/4, uint8 or uint16, rounded not truncated."""
     rgb = _check_rgb(rgb)
+    channels = (1 if grey else 3) + (alpha is not None)
+    out = np.empty((*rgb.shape[:2], channels), np.uint16 if bit_depth == 16 else np.uint8)
+    for rows, scaled in _sample_bands(rgb, grey=grey, alpha=alpha, bit_depth=bit_depth):
+        out[rows] = scaled  # the cast truncates: _sample_bands added 0.5, so it rounds
+    return out
+
+
+def _pil_image(rgb: np.ndarray, *, grey: bool, alpha: np.ndarray | None, colour: bool = False) -> Image.Image:
+    """8-bit Pillow image of float RGB (+ alpha), as ``_samples`` packs it, built band by band in Pillow's own
+    storage: the JPEG and WebP encoders take a Pillow image, and a whole-image array of samples first would
+    hold a second copy of the photo (69 MiB at 24 megapixels, 576 MiB for a 4x phone photo) during the encode.
+    ``colour``: a grey result is written as RGB (WebP has no grey mode)."""
+    rgb = _check_rgb(rgb)
+    height, width = rgb.shape[:2]
+    mode = ("L" if grey and not colour else "RGB") + ("A" if alpha is not None else "")
+    image = Image.new(mode, (width, height))
+    for rows, scaled in _sample_bands(rgb, grey=grey, alpha=alpha, bit_depth=8):
+        band = scaled.astype(np.uint8)  # truncates: _sample_bands added 0.5
+        if grey and colour:
+            band = np.concatenate([np.repeat(band[..., :1], 3, axis=2), band[..., 1:]], axis=2)
+        image.paste(Image.fromarray(band[..., 0] if band.shape[2] == 1 else band), (0, rows.start))
+    return image
+
+
+def _sample_bands(rgb: np.ndarray, *, grey: bool, alpha: np.ndarray | None,
+                  bit_depth: int) -> Iterator[tuple[slice, np.ndarray]]:
+    """The packing rule, in bands of rows: (rows, float samples) with luma for ``grey``, alpha appended, NaN and
+    values below 0 as 0, above 1 as 1, scaled to the depth's peak plus 0.5, so that an integer cast rounds.
+
+    Bands keep the float scratch small next to the result (a 24-megapixel photo would otherwise need about
+    twice its float32 size again).
+    """
     if alpha is not None:
         alpha = np.asarray(alpha, dtype=np.float32)
         if alpha.shape != rgb.shape[:2]:
             raise ValueError(f"alpha shape {alpha.shape} does not match image {rgb.shape[:2]}")
     height, width = rgb.shape[:2]
     channels = (1 if grey else 3) + (alpha is not None)
-    peak, dtype = (65535, np.uint16) if bit_depth == 16 else (255, np.uint8)
-    out = np.empty((height, width, channels), dtype)
+    peak = 65535 if bit_depth == 16 else 255
     band = max(1, _SAMPLE_BAND_BYTES // (width * channels * 4))
     for top in range(0, height, band):
-        rows = slice(top, top + band)
+        rows = slice(top, min(height, top + band))
         base = (rgb[rows] @ _LUMA)[..., None] if grey else rgb[rows]
         if alpha is not None:
             base = np.concatenate([base, alpha[rows][..., None]], axis=2)
@@ -87,8 +118,7 @@ def _samples(rgb: np.ndarray, *, grey: bool, alpha: np.ndarray | None, bit_depth
         np.fmin(scaled, 1.0, out=scaled)
         scaled *= peak
         scaled += 0.5
-        out[rows] = scaled  # the cast truncates: +0.5 made it round
-    return out
+        yield rows, scaled
 
 
 def _check_rgb(rgb: np.ndarray) -> np.ndarray:
@@ -106,7 +136,7 @@ def _icc_matches(icc: bytes, *, grey: bool) -> bool:
 
 def _encode(
     fh: BinaryIO,
-    data: np.ndarray,
+    pixels: np.ndarray | Image.Image,
     *,
     fmt: str,
     quality: int,
@@ -116,18 +146,20 @@ def _encode(
     xmp: bytes | None = None,
     iptc: bytes | None = None,
 ) -> None:
-    """Encode integer samples (H, W, C) with the given metadata into ``fh`` (readable for TIFF: see below).
+    """Encode ``pixels`` with the given metadata into ``fh`` (readable for TIFF: see below): integer samples
+    (H, W, C) for PNG and TIFF, a Pillow image (``_pil_image``) for JPEG and WebP.
 
     ``write`` has already dropped what ``fmt`` cannot hold (IPTC outside JPEG/TIFF, a too large EXIF ...).
     """
-    data = np.ascontiguousarray(data)
-    if fmt == "TIFF":
-        _write_tiff(fh, data, icc=icc, exif=exif, dpi=dpi, xmp=xmp, iptc=iptc)
+    if fmt in ("TIFF", "PNG"):
+        data = np.ascontiguousarray(pixels)
+        if fmt == "TIFF":
+            _write_tiff(fh, data, icc=icc, exif=exif, dpi=dpi, xmp=xmp, iptc=iptc)
+        else:
+            _write_png(fh, data, icc=icc, exif=exif, dpi=dpi, xmp=xmp)
         return
-    if fmt == "PNG":
-        _write_png(fh, data, icc=icc, exif=exif, dpi=dpi, xmp=xmp)
-        return
-    img = Image.fromarray(data[..., 0] if data.shape[2] == 1 else data)
+    img = pixels if isinstance(pixels, Image.Image) else Image.fromarray(
+        pixels[..., 0] if pixels.shape[2] == 1 else pixels)
     params: dict[str, object] = {}
     if icc:
         params["icc_profile"] = icc
@@ -139,8 +171,11 @@ def _encode(
     if xmp:
         params["xmp"] = xmp
     if fmt == "JPEG":
-        # full-resolution chroma at high quality: 4:2:0 visibly softens the colour edges we just sharpened
-        params.update(quality=quality, subsampling=0 if quality >= 90 else 2, optimize=True)
+        # Full-resolution chroma at high quality: 4:2:0 visibly softens the colour edges we just sharpened.
+        # No optimised Huffman tables: they make files 1.6-4.0 % smaller, but libjpeg then holds every DCT
+        # coefficient of the photo (6 bytes a pixel at 4:4:4) and Pillow a whole-file buffer (2 bytes a pixel
+        # at quality 95): +180 MiB at 24 megapixels, over 1.4 GB for a 4x phone photo (docs/file_formats.md).
+        params.update(quality=quality, subsampling=0 if quality >= 90 else 2, optimize=False)
         if iptc:
             params["extra"] = _jpeg_app13(iptc)  # Pillow puts "extra" marker bytes after APP0/APP1
     elif fmt == "WEBP":

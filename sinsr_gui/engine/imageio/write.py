@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+from PIL import Image
 
 from sinsr_gui import atomic
 
-from .encoders import _check_rgb, _encode, _icc_matches, _samples
+from .encoders import _check_rgb, _encode, _icc_matches, _pil_image, _samples
 from .errors import ImageWriteError
 from .exif import _exif_with_size
 from .formats import _JPEG_MAX_EXIF, _MAX_SIDE, normalize_format
@@ -86,15 +87,19 @@ def save_image(
         _note(notes, "JPEG has no transparency: transparent areas were flattened onto white")
 
     target = _destination(dest, overwrite=overwrite, protected=protected)
-    data = _samples(rgb, grey=like is not None and like.is_grey, alpha=alpha, bit_depth=bit_depth)
-    # WebP has no grey mode; Pillow (and many readers) cannot open 16-bit grey+alpha TIFF
-    if (fmt == "WEBP" and data.shape[2] in (1, 2)) or (
-        fmt == "TIFF" and bit_depth == 16 and data.shape[2] == 2
-    ):
-        data = np.concatenate([np.repeat(data[..., :1], 3, axis=2), data[..., 1:]], axis=2)
+    grey = like is not None and like.is_grey
+    pixels: np.ndarray | Image.Image
+    if fmt in ("JPEG", "WEBP"):  # Pillow's encoders: packed straight into a Pillow image (WebP has no grey mode)
+        pixels = _pil_image(rgb, grey=grey, alpha=alpha, colour=fmt == "WEBP")
+        grey_out = pixels.mode in ("L", "LA")
+    else:
+        pixels = _samples(rgb, grey=grey, alpha=alpha, bit_depth=bit_depth)
+        if fmt == "TIFF" and bit_depth == 16 and pixels.shape[2] == 2:  # Pillow and many readers cannot open it
+            pixels = np.concatenate([np.repeat(pixels[..., :1], 3, axis=2), pixels[..., 1:]], axis=2)
+        grey_out = pixels.shape[2] in (1, 2)
 
     icc = like.icc_profile if like is not None else None
-    if icc and not _icc_matches(icc, grey=data.shape[2] in (1, 2)):
+    if icc and not _icc_matches(icc, grey=grey_out):
         _note(notes, "the colour profile does not fit the output colour type and was not attached")
         icc = None
     exif = _exif_with_size(like.exif, width, height) if like is not None and like.exif else None
@@ -106,7 +111,7 @@ def save_image(
     iptc = _output_iptc(like, fmt, notes, xmp_kept=xmp is not None)
 
     def encode(fh: BinaryIO) -> None:
-        _encode(fh, data, fmt=fmt, quality=quality, icc=icc, exif=exif, dpi=dpi, xmp=xmp, iptc=iptc)
+        _encode(fh, pixels, fmt=fmt, quality=quality, icc=icc, exif=exif, dpi=dpi, xmp=xmp, iptc=iptc)
 
     _write_atomically(target, encode)
     return target
