@@ -146,12 +146,13 @@ def drop(target: QWidget, files: list[Path]) -> None:
     an enter then a drop (Qt passes them up to the nearest parent that accepts drops)."""
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(f)) for f in files])
-    pos = QPointF(target.rect().center())
-    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+    centre = target.rect().center()
+    # Qt's signatures: the enter event takes a QPoint, the drop a QPointF (PySide6 6.11 accepts nothing else).
+    enter = QDragEnterEvent(centre, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                             Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(target, enter)
     assert enter.isAccepted()
-    event = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+    event = QDropEvent(QPointF(centre), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                        Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(target, event)
     assert event.isAccepted()
