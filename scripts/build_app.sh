@@ -305,6 +305,10 @@ fi
     || fail "the venv has a GPU build of torch ($("$PY" -c 'import torch; print(torch.__version__)')); build from the CPU wheel:
   $PY -m pip install torch --index-url https://download.pytorch.org/whl/cpu"
 
+# The bundle takes what the venv holds: it must meet pyproject.toml's requirements (e.g. no PySide6 6.12.0).
+"$PY" "$ROOT/scripts/check_requirements.py" "$ROOT/pyproject.toml" \
+    || fail "the venv does not meet pyproject.toml's requirements (above); run: $PY -m pip install -e ."
+
 log "PyInstaller $("$PY" -m PyInstaller --version) -> dist/$NAME"
 start=$(date +%s)
 "$PY" -m PyInstaller --noconfirm --clean --log-level WARN --distpath "$DIST_ROOT" --workpath "$WORK_ROOT/pyinstaller" \

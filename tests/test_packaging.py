@@ -331,3 +331,35 @@ def test_the_version_lives_only_in_pyproject():
     assert sinsr_gui.__version__ == PROJECT["version"]
     source = (ROOT / "sinsr_gui" / "__init__.py").read_text(encoding="utf-8")
     assert PROJECT["version"] not in source  # not written a second time
+
+
+# ------------------------------------------------------------------------------ build environment check
+def _check_requirements(pyproject: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "check_requirements.py"), str(pyproject)],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_build_environment_meets_the_project_requirements():
+    result = _check_requirements(ROOT / "pyproject.toml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "requirements met"
+
+
+def test_build_refuses_an_excluded_release(tmp_path):
+    """What the build script stops on: an installed release the project excludes (as it excludes PySide6
+    6.12.0), a missing package; a requirement for another platform is ignored."""
+    import numpy
+
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[project]\nname = "x"\nversion = "1"\ndependencies = [\n'
+                         f'  "numpy!={numpy.__version__}",\n'
+                         '  "no-such-package-sinsr>=1",\n'
+                         '  "pillow>=1; sys_platform == \'no-such-platform\'",\n'
+                         '  "platformdirs>=1",\n]\n', encoding="utf-8")
+    result = _check_requirements(pyproject)
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f"unmet requirement numpy!={numpy.__version__}: {numpy.__version__} is installed",
+        "unmet requirement no-such-package-sinsr>=1: not installed",
+    ]
+    assert "check_requirements.py" in (ROOT / "scripts" / "build_app.sh").read_text(encoding="utf-8")
