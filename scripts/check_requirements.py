@@ -14,8 +14,12 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-import tomllib
 from packaging.requirements import Requirement
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: tomli (pytest depends on it there)
+    import tomli as tomllib
 
 
 def unmet_requirements(pyproject: Path) -> list[str]:
