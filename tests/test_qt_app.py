@@ -147,9 +147,11 @@ def drop(target: QWidget, files: list[Path]) -> None:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(f)) for f in files])
     centre = target.rect().center()
-    # Qt's signatures: the enter event takes a QPoint, the drop a QPointF (PySide6 6.11 accepts nothing else).
-    enter = QDragEnterEvent(centre, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
+    enter_args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    try:  # Qt 6.12 takes a QPointF and deprecates the QPoint form, the only one up to 6.11
+        enter = QDragEnterEvent(QPointF(centre), *enter_args)
+    except TypeError:
+        enter = QDragEnterEvent(centre, *enter_args)
     QApplication.sendEvent(target, enter)
     assert enter.isAccepted()
     event = QDropEvent(QPointF(centre), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
