@@ -147,15 +147,14 @@ def drop(target: QWidget, files: list[Path]) -> None:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(f)) for f in files])
     centre = target.rect().center()
-    enter_args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    drag = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     try:  # Qt 6.12 takes a QPointF and deprecates the QPoint form, the only one up to 6.11
-        enter = QDragEnterEvent(QPointF(centre), *enter_args)
+        enter = QDragEnterEvent(QPointF(centre), *drag)
     except TypeError:
-        enter = QDragEnterEvent(centre, *enter_args)
+        enter = QDragEnterEvent(centre, *drag)
     QApplication.sendEvent(target, enter)
     assert enter.isAccepted()
-    event = QDropEvent(QPointF(centre), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                       Qt.KeyboardModifier.NoModifier)
+    event = QDropEvent(QPointF(centre), *drag)
     QApplication.sendEvent(target, event)
     assert event.isAccepted()
 
