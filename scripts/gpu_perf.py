@@ -78,12 +78,13 @@ def peak_since(device: torch.device, base: int) -> int | None:
 
 
 def build(name: str, device: torch.device, dtype: str, config):
-    from sinsr_gui.engine.models.builtin import FAITHFUL, PHOTO, CompactUpscaler
+    from sinsr_gui.engine.models import descriptor_for
+    from sinsr_gui.engine.models.builtin import BuiltinUpscaler
     from sinsr_gui.engine.pipeline import SinSRPipeline
 
     if name == "sinsr":
         return SinSRPipeline.from_config(config, device=device, dtype=dtype, seed=0)
-    return CompactUpscaler(PHOTO if name == "photo" else FAITHFUL, device, dtype)
+    return BuiltinUpscaler(descriptor_for(name), device, dtype)  # photo, faithful, detail
 
 
 def upscale(model, photo, tile: int, colour_fix: str = "auto") -> tuple[np.ndarray, float]:
@@ -204,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.backends.cudnn.benchmark = False  # the same algorithms capped and uncapped
         config = SinSRConfig.sinsr_v1()
         dtypes, sinsr_variants = ["fp16", "bf16"], ["fp32", "fp16", "bf16", "auto"]
-        models = {"photo": [64, 128, 192], "faithful": [64, 128, 192], "sinsr": [64, 128, 192]}
+        models = {"photo": [64, 128, 192], "faithful": [64, 128, 192], "detail": [64, 128, 192],
+                  "sinsr": [64, 128, 192]}
         tiles, caps_gb = [64, 128, 256], [4, 6, 8]
         if args.compile:
             sinsr_variants.append("fp16+graphs")

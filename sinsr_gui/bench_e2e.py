@@ -46,8 +46,10 @@ import torch
 
 PHOTO_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 NCNN_MODELS = {"realesrgan-x4plus": "realesrgan-x4plus", "realesr-animevideov3": "realesr-animevideov3-x4"}
+BUILTIN_MODELS = ("photo", "faithful", "detail")  # the app's built-in models, loaded as the app does
 FAST = ("photo", "faithful", "realesr-animevideov3")  # run on the big case too
-DEFAULT_MODELS = ("photo", "faithful", "realesr-animevideov3", "realesrgan-x4plus", "sinsr")
+# "detail" is the built-in Real-ESRGAN x4plus; "realesrgan-x4plus" the same weights imported as a community model
+DEFAULT_MODELS = ("photo", "faithful", "detail", "realesr-animevideov3", "realesrgan-x4plus", "sinsr")
 SLOW_PHOTOS = 2  # photos for the slow models (RRDB, SinSR, ResShift), the smallest ones
 BIG_SIZE = (1024, 644)  # LR (w, h): a 4096x2576 = 10.6 MP result, the issue's case
 SECTION_START = "<!-- e2e-table:start -->"
@@ -90,7 +92,7 @@ def make_model(name: str, weights_dir: Path, device: str = "cpu"):
     """The model as the app loads it (automatic precision); random full-size weights for SinSR/ResShift."""
     from sinsr_gui.engine.models import ModelRequest, load_model
 
-    if name in ("photo", "faithful"):
+    if name in BUILTIN_MODELS:
         return load_model(ModelRequest(model=name, device=device, dtype="auto"))[0]
     if name == "sinsr":
         from sinsr_gui.engine import SinSRConfig, SinSRPipeline

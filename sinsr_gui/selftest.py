@@ -99,10 +99,10 @@ def _models():
     contain, so a module missing from the build shows up here rather than on a user's first SinSR run.
     """
     from sinsr_gui.engine.models import ModelRequest, load_model
-    from sinsr_gui.engine.models.builtin import FAITHFUL, PHOTO, is_installed
+    from sinsr_gui.engine.models.builtin import DESCRIPTORS, is_installed
 
     models = []
-    for descriptor in (PHOTO, FAITHFUL):
+    for descriptor in DESCRIPTORS:
         if is_installed(descriptor):
             # The app's default precision ("auto": bf16 autocast on CPUs that have it), so that path is checked too.
             request = ModelRequest(model=descriptor.kind, device="cpu", dtype="auto")

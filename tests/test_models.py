@@ -32,6 +32,21 @@ def test_auto_is_photo_without_sinsr_and_says_so(home):
     assert notice.remedy.action == "get_weights" and notice.remedy.target == "sinsr_v1,vq_f4"
 
 
+def test_auto_without_sinsr_is_most_detail_on_a_graphics_card(home, monkeypatch):
+    """Real-ESRGAN x4plus takes seconds a photo on a GPU, so there "auto" does not settle for Photo."""
+    seen = []
+    monkeypatch.setattr(models, "resolve_device", lambda name: seen.append(name) or torch.device("cuda"))
+    kind, notice = resolve_choice(ModelRequest(device="auto"))
+    assert (kind, seen) == ("detail", ["auto"])
+    assert notice is not None and "Most detail (built-in)" in notice.message
+    assert resolve_choice(ModelRequest(device="cpu", model="photo")) == ("photo", None)  # an explicit choice stays
+
+
+def test_auto_on_a_device_that_cannot_be_used_is_photo(home):
+    kind, _ = resolve_choice(ModelRequest(device="cuda:7" if torch.cuda.device_count() < 8 else "nodevice"))
+    assert kind == "photo"
+
+
 def test_auto_is_sinsr_once_installed(home):
     _install_sinsr(home)
     assert resolve_choice(ModelRequest()) == ("sinsr", None)
@@ -62,7 +77,7 @@ def test_every_choice_has_a_descriptor_with_the_facts_the_app_needs():
     assert models.descriptor_for("resshift").passes == 15
 
 
-@pytest.mark.parametrize("kind", ["photo", "faithful"])
+@pytest.mark.parametrize("kind", ["photo", "faithful", "detail"])
 def test_built_in_models_load_and_run(kind):
     model, notice = load_model(ModelRequest(model=kind, device="cpu", dtype="fp32"))
     assert notice is None and model.descriptor.kind == kind and model.precision_label == "fp32"

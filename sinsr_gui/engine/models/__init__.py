@@ -3,8 +3,10 @@
 * ``sinsr``: the official SinSR v1 weights (installed by the weights manager, or explicit files);
 * ``photo``: the built-in "Photo" model, for real photos (JPEG, blur, noise): the default without SinSR;
 * ``faithful``: the built-in "Faithful" model, for clean sources;
+* ``detail``: the built-in "Most detail" model, Real-ESRGAN x4plus: the crispest, and slow on a CPU;
 * ``resshift``: SinSR's 15-step teacher (stochastic or deterministic sampler), when its weights are installed;
-* ``auto``: SinSR when its weights are installed, otherwise Photo (and it says so);
+* ``auto``: SinSR when its weights are installed; otherwise Most detail on a graphics card, where it is fast,
+  and Photo on the processor (and it says so: :func:`auto_fallback`);
 * ``community:NAME``: a community model (imported or downloaded weights that spandrel recognises), when
   installed; :data:`MODEL_CHOICES` lists only the fixed choices, :func:`model_choices` the installed community
   models as well.
@@ -22,6 +24,7 @@ import threading
 import torch
 
 from sinsr_gui.engine.descriptor import ModelDescriptor, Upscaler
+from sinsr_gui.engine.devices import DeviceError, resolve_device
 from sinsr_gui.engine.models import builtin, community, resshift, sinsr
 from sinsr_gui.engine.models.family import FixedFamily, ModelFamily
 from sinsr_gui.engine.models.sinsr import ModelUnavailable
@@ -54,12 +57,13 @@ class _CommunityFamily:
         return [(community.descriptor_for_info(info), ok) for info, ok in community.installed(request)]
 
 
-BUILTIN = FixedFamily((builtin.PHOTO, builtin.FAITHFUL), lambda d, _request: builtin.is_installed(d),
-                      lambda d, request: builtin.CompactUpscaler(d, request.device, request.dtype))
+BUILTIN = FixedFamily(builtin.DESCRIPTORS, lambda d, _request: builtin.is_installed(d),
+                      lambda d, request: builtin.BuiltinUpscaler(d, request.device, request.dtype))
 COMMUNITY = _CommunityFamily()
 FAMILIES: tuple[ModelFamily, ...] = (sinsr.FAMILY, BUILTIN, resshift.FAMILY, COMMUNITY)  # pickers list this order
 
-AUTO_ORDER = ("sinsr", "photo")  # what "auto" picks: the first one installed
+AUTO_FIRST = "sinsr"  # what "auto" runs when it is installed; otherwise auto_fallback's choice
+AUTO_FALLBACKS = {"gpu": "detail", "cpu": "photo"}
 DESCRIPTORS: dict[str, ModelDescriptor] = {  # the fixed models (community ones are found in the weights store)
     d.kind: d for f in FAMILIES if isinstance(f, FixedFamily) for d in f.descriptors}
 # The light list of choices (settings and argument parsers read it without importing torch) must name
@@ -111,13 +115,22 @@ def resolve_choice(request: ModelRequest) -> tuple[str, Notice | None]:
     choice = normalise_choice(request.model)
     if choice != AUTO:
         return choice, None
-    for kind in AUTO_ORDER:
-        if is_installed(kind, request):
-            break
-    if kind == AUTO_ORDER[0]:
-        return kind, None
+    if is_installed(AUTO_FIRST, request):
+        return AUTO_FIRST, None
+    kind = auto_fallback(request)
     return kind, Notice(f"SinSR is not installed: using {DESCRIPTORS[kind].display_name}.",
                         sinsr.get_weights_remedy())
+
+
+def auto_fallback(request: ModelRequest) -> str:
+    """What "auto" runs without SinSR: Most detail on a graphics card, where Real-ESRGAN x4plus takes seconds
+    a photo, and Photo on the processor, where Most detail takes about 16 times as long (docs/cpu/detail_vs_photo.json).
+    A device that cannot be used counts as the processor (the run then says what is wrong with it)."""
+    try:
+        on_gpu = resolve_device(request.device).type != "cpu"
+    except DeviceError:
+        on_gpu = False
+    return AUTO_FALLBACKS["gpu" if on_gpu else "cpu"]
 
 
 def load_model(request: ModelRequest) -> tuple[Upscaler, Notice | None]:

@@ -1,9 +1,11 @@
-"""The two built-in models that ship inside the app: "Photo" (the default without SinSR) and "Faithful".
+"""The built-in models that ship inside the app: "Photo" (the default without SinSR), "Faithful" and
+"Most detail".
 
-Both are the same small convolutional network (:class:`sinsr_gui.nn.compact.CompactSRNet`, 0.62 M
-parameters), trained differently; their weights and cards live in ``resources/models`` and are checked
-before every load (:mod:`sinsr_gui.weights.builtin`). They need no noise, run at any size and are fast on
-a laptop CPU.
+Photo and Faithful are the same small convolutional network (:class:`sinsr_gui.nn.compact.CompactSRNet`),
+trained differently, and fast on a laptop CPU. Most detail is Real-ESRGAN x4plus
+(:class:`sinsr_gui.nn.rrdb.RRDBNet`, 16.7 M parameters, BSD-3-Clause): what Upscayl users get, offline,
+about 16 times Photo's time on a CPU. Their weights and cards live in ``resources/models`` and are checked
+before every load (:mod:`sinsr_gui.weights.builtin`). None needs noise, and all run at any size.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import torch
 
 from sinsr_gui.engine.descriptor import CONV_LAYOUT, DeterministicUpscaler, ModelDescriptor, run_network
 from sinsr_gui.engine.devices import resolve_device, resolve_dtype, stage_precision
+from sinsr_gui.engine.models import community
 from sinsr_gui.weights import builtin as builtin_weights
+from sinsr_gui.weights.community import CommunityFacts
 
 _COMPACT = ModelDescriptor(
     kind="",
@@ -50,10 +54,34 @@ FAITHFUL = dataclasses.replace(
     summary="For clean sources (renders, scans, screenshots): enlarges without inventing detail.",
     cpu_seconds_per_mp=4.6,  # 0.076 s per 128² tile
 )
-_WEIGHTS = {PHOTO.kind: builtin_weights.PHOTO, FAITHFUL.kind: builtin_weights.FAITHFUL}
+
+# Real-ESRGAN x4plus as spandrel would describe it, so its memory, overlap and CPU tile follow the community
+# models' rules (engine.models.community), written once there.
+_X4PLUS_FACTS = CommunityFacts(
+    architecture="ESRGAN", arch_id="ESRGAN", purpose="SR", scale=4, size_multiple=1, min_size=1, square=False,
+    input_channels=3, output_channels=3, supports_half=True, supports_bfloat16=True,
+    parameters=16_697_987,  # the card's count (tests/test_builtin_detail.py)
+    tiling="supported")
+DETAIL = ModelDescriptor(
+    kind="detail",
+    display_name="Most detail (built-in)",
+    summary="Real-ESRGAN x4plus: the crispest result on photos. Without a graphics card it takes about 16 times "
+            "as long as Photo.",
+    scale=4,
+    size_multiple=1,
+    needs_noise=False,
+    tile_bytes=community.tile_bytes_for(_X4PLUS_FACTS),
+    overlap=community.overlap_for(_X4PLUS_FACTS)[0],  # 16 LR px: more than Real-ESRGAN's own tile padding of 10
+    max_cpu_tile=community.max_cpu_tile_for(_X4PLUS_FACTS),
+    cpu_seconds_per_mp=99.5,  # 1.63 s per 128² tile on the reference CPU (docs/cpu/models_speed.json)
+    licence="BSD-3-Clause (Real-ESRGAN, Copyright (c) 2021, Xintao Wang): usable commercially",
+)
+_WEIGHTS = {PHOTO.kind: builtin_weights.PHOTO, FAITHFUL.kind: builtin_weights.FAITHFUL,
+            DETAIL.kind: builtin_weights.DETAIL}
+DESCRIPTORS = (PHOTO, FAITHFUL, DETAIL)  # pickers list them in this order
 
 
-class CompactUpscaler(DeterministicUpscaler):
+class BuiltinUpscaler(DeterministicUpscaler):
     """A built-in model as a tiler model: deterministic, no noise, any size."""
 
     def __init__(self, descriptor: ModelDescriptor, device: str | torch.device = "cpu",
@@ -74,7 +102,8 @@ class CompactUpscaler(DeterministicUpscaler):
         self.network.to(memory_format=CONV_LAYOUT)
 
     @property
-    def receptive_radius(self) -> int:
+    def receptive_radius(self) -> int | None:
+        """Exact for Photo and Faithful; None for Most detail (hundreds of LR pixels: tiles overlap by a margin)."""
         return self.network.receptive_radius
 
     def run_tiles(self, tiles: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
