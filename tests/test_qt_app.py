@@ -569,15 +569,15 @@ def test_first_run_panel_and_model_picker(qtbot, make_window):
     panel.consent_check.setChecked(True)
     assert panel.download_button.isEnabled()
     # The built-in models, by their descriptors' names, with which to pick when in one line.
-    for kind in ("photo", "faithful"):
+    for kind in ("photo", "faithful", "detail"):
         d = descriptor_for(kind)
         button = panel.builtin_buttons[kind]
         assert d.display_name in button.text() and d.summary in button.toolTip() and button.isEnabled()
     hint = [w.text() for w in panel.findChildren(QLabel) if "Faithful" in w.text() and "Photo" in w.text()]
-    assert len(hint) == 1 and "\n" not in hint[0] and "screenshots" in hint[0]
+    assert len(hint) == 1 and "\n" not in hint[0] and "screenshots" in hint[0] and "Most detail" in hint[0]
     # The picker: Automatic, SinSR, Photo and Faithful, installed or not, each described in its tooltip.
     combo = window.settings_panel.model_combo
-    for kind in ("sinsr", "photo", "faithful"):
+    for kind in ("sinsr", "photo", "faithful", "detail"):
         d, i = descriptor_for(kind), combo.findData(kind)
         assert i >= 0 and d.display_name in combo.itemText(i)
         assert combo.itemData(i, Qt.ItemDataRole.ToolTipRole) == d.summary
@@ -592,6 +592,18 @@ def test_first_run_panel_and_model_picker(qtbot, make_window):
 
     configured = make_window(case_a_settings())
     assert not configured.first_run_dock.isVisible()
+
+
+def test_first_run_offers_most_detail_beside_photo_on_a_processor(qtbot, make_window):
+    """On a CPU "auto" runs Photo (fast); the first-run line names the crisper built-in and switches to it."""
+    from sinsr_gui.engine.devices import resolve_device
+
+    window = make_window(Settings(device="cpu"))
+    assert resolve_device(window.settings.device).type == "cpu"
+    assert "Photo (built-in)" in window.banner.text() and "Most detail, also built in" in window.banner.text()
+    window.banner.buttons()["Use Most detail"].click()
+    assert window.settings.model == "detail" and window.settings_panel.model_combo.currentData() == "detail"
+    assert not window.banner.isVisible() and window.status.model_label.text().startswith("Most detail")
 
 
 def test_a_settings_file_from_before_keeps_working(qtbot, make_window):

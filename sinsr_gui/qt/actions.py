@@ -89,8 +89,6 @@ SPECS: dict[str, ActionSpec] = {
                             "built-in model"),
     "import_model": ActionSpec("&Import a model file…", (), "Use another upscaling model (ESRGAN, SwinIR, HAT, "
                                "SPAN and more, e.g. from OpenModelDB): its licence is yours to check"),
-    "get_realesrgan": ActionSpec("Download &Real-ESRGAN x4plus…", (), "The general Real-ESRGAN model "
-                                 "(BSD-3-Clause, free for commercial use), 64 MB"),
     "get_realesr_general": ActionSpec("Download Real-ESRGAN &general v3…", (), "A small, fast Real-ESRGAN "
                                       "model (BSD-3-Clause), 5 MB"),
     "reset": ActionSpec("&Reset settings to defaults", (), "Put every setting back to how it was on first launch"),
@@ -104,7 +102,7 @@ MENUS: dict[str, tuple[str | None, ...]] = {
     "&Queue": ("upscale", "preview", "preview_region", "cancel", None, "retry", "remove", "move_up", "move_down"),
     "&View": ("split", "side", None, "compare_previous", "swap_results", "before_original", None, "zoom_in", "zoom_out", "zoom_fit", "zoom_actual", None, "queue_dock",
               "settings_dock", "full_screen"),
-    "&Model": ("get_model", None, "import_model", "get_realesrgan", "get_realesr_general", None, "reset"),
+    "&Model": ("get_model", None, "import_model", "get_realesr_general", None, "reset"),
     "&Help": ("shortcuts", "log", None, "about"),
 }
 TOOLBAR = ("open", "paste", None, "upscale", "preview", "cancel", None, "save", "save_all", None, "split", "side",

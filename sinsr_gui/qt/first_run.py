@@ -30,7 +30,8 @@ from sinsr_gui.weights.store import format_size
 
 WEIGHT_FILE_FILTER = "Model files (*.pth *.pt *.ckpt *.safetensors);;All files (*)"
 # Which built-in model suits what, in one line (each button's tooltip has the model's own summary).
-BUILTIN_HINT = "Photo suits phone and web photos (the default); Faithful suits clean renders, scans and screenshots."
+BUILTIN_HINT = ("Photo suits phone and web photos (the default); Faithful suits clean renders, scans and screenshots; "
+                "Most detail gives photos the crispest look, and takes longest.")
 
 
 class FirstRunPanel(QWidget):
@@ -119,7 +120,7 @@ class FirstRunPanel(QWidget):
         for kind, name, summary, installed in builtins:
             button = QPushButton(f"Use {name}")
             button.setEnabled(installed)
-            button.setToolTip(f"{summary} Fast, offline; SinSR can be downloaded later from the Model menu."
+            button.setToolTip(f"{summary} Works offline; SinSR can be downloaded later from the Model menu."
                               if installed else f"{name} is not part of this build.")
             button.clicked.connect(lambda _checked=False, k=kind: self.useBuiltinRequested.emit(k))
             box.addWidget(button)

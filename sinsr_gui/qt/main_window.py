@@ -108,7 +108,7 @@ class MainWindow(QMainWindow):
                                         Qt.DockWidgetArea.RightDockWidgetArea)
         installed = dict(self.model_status.choices())
         self.first_run_panel = FirstRunPanel(licences(self.registry), [
-            (d.kind, d.display_name, d.summary, installed.get(d, False)) for d in (builtin.PHOTO, builtin.FAITHFUL)])
+            (d.kind, d.display_name, d.summary, installed.get(d, False)) for d in builtin.DESCRIPTORS])
         self.first_run_dock = self._dock("Get the SinSR model", "firstRunDock", self.first_run_panel,
                                          Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(self.settings_dock, self.first_run_dock)  # shown on request, beside the settings
@@ -169,7 +169,6 @@ class MainWindow(QMainWindow):
             "full_screen": lambda on: self.showFullScreen() if on else self.showNormal(),
             "get_model": self.show_first_run, "reset": self.reset_settings, "shortcuts": self.show_shortcuts,
             "import_model": lambda: self.community.choose_and_import(self),
-            "get_realesrgan": lambda: self.community.download("realesrgan_x4plus"),
             "get_realesr_general": lambda: self.community.download("realesr_general_x4v3"),
             "log": lambda: dialogs.open_folder(paths.log_dir()), "about": self.show_about,
         }
@@ -641,14 +640,19 @@ class MainWindow(QMainWindow):
         self.first_run_dock.hide()  # a layout saved while it was open must not bring it back
         if not self.model_status.first_run_needed():
             return
+        from sinsr_gui.engine.models import builtin
+
         descriptor, _ = self.model_status.expected()
         using = (f"You are using {descriptor.display_name}: it comes with the app and works offline."
                  if descriptor is not None else "No model is installed yet.")
+        buttons = [("Get SinSR…", self.show_first_run)]
+        if descriptor is not None and descriptor.kind != builtin.DETAIL.kind:  # on a CPU: Photo, the fast one
+            using += " Most detail, also built in, is crisper and slower."
+            buttons.append(("Use Most detail", lambda: self.use_builtin(builtin.DETAIL.kind)))
         speed = self.model_status.sinsr_speed_note()
         self.banner.show_message(
             f"{using} For the most natural detail, get SinSR: a download of about 700 MB, for non-commercial "
-            f"use (also later in {GET_MODEL}).{f' {speed}' if speed else ''}", [("Get SinSR…", self.show_first_run)],
-            kind="first_run")
+            f"use (also later in {GET_MODEL}).{f' {speed}' if speed else ''}", buttons, kind="first_run")
         self.preferences.update({"first_run_done": True}, show=False)
 
     def show_first_run(self) -> None:

@@ -182,15 +182,16 @@ class ModelStatus(QObject):
 
     def picker(self) -> list[tuple[str, str, str]]:
         """The model picker's entries: (setting value, label, tooltip), Automatic first."""
-        from sinsr_gui.engine.models import AUTO, AUTO_ORDER, descriptor_for, resolve_choice
+        from sinsr_gui.engine.models import AUTO, AUTO_FALLBACKS, AUTO_FIRST, descriptor_for, resolve_choice
 
         request = dataclasses.replace(self.request(), model=AUTO)
         try:
             now = descriptor_for(resolve_choice(request)[0]).display_name
         except UserError:
             now = "nothing installed"
-        first, fallback = (descriptor_for(k).display_name for k in AUTO_ORDER)
-        entries = [(AUTO, f"Automatic: now {now}", f"{first} when it is installed, otherwise {fallback}.")]
+        first, gpu, cpu = (descriptor_for(k).display_name for k in (AUTO_FIRST, *AUTO_FALLBACKS.values()))
+        entries = [(AUTO, f"Automatic: now {now}", f"{first} when it is installed; otherwise {gpu} on a graphics "
+                    f"card and {cpu} on the processor.")]
         for descriptor, installed in self.choices():
             state = "installed" if installed else "not installed"
             entries.append((descriptor.kind, f"{descriptor.display_name} · {state}", descriptor.summary))
