@@ -399,6 +399,8 @@ def test_about_and_log_folder(qtbot, make_window, monkeypatch, trigger):
     trigger(window.commands.about)
     d = descriptor_for("sinsr")
     assert d.display_name in shown[0] and d.licence.split(",")[0] in shown[0] and "PyTorch" in shown[0]
+    # The built-in Real-ESRGAN's BSD notice, whole: its licence asks binary copies to carry it.
+    assert "Copyright (c) 2021, Xintao Wang" in shown[0] and "Redistributions in binary form" in shown[0]
     opened = []
     monkeypatch.setattr(dialogs, "open_folder", opened.append)
     trigger(window.commands.log)

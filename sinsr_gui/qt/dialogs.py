@@ -49,9 +49,17 @@ LICENCES_HTML = """
 CC BY-NC-SA 4.0</a>: non-commercial use only, with attribution; adaptations shared alike.</p>
 <p><b>VQ-f4 autoencoder / ResShift</b> (Yue et al.): <a href="https://github.com/zsyOAOA/ResShift/blob/master/LICENSE">
 S-Lab License 1.0</a>: non-commercial use only.</p>
-<p>Images you make with the SinSR model are for non-commercial use. The built-in models (Photo, Faithful) are
+<p>Images you make with the SinSR model are for non-commercial use. The built-in models Photo and Faithful are
 the project's own (see their model cards).</p>
+<p><b>Most detail</b> (built-in) is Real-ESRGAN x4plus, <a href="https://github.com/xinntao/Real-ESRGAN">
+BSD 3-Clause licence</a>: usable commercially; its notice is below.</p>
 """
+
+
+def notices_html() -> str:
+    """The licence notices that ship with the app (resources/licenses/*.txt), whole, as the BSD licence asks."""
+    texts = [path.read_text(encoding="utf-8") for path in sorted(paths.resource_path("licenses").glob("*.txt"))]
+    return "".join(f"<pre>{html.escape(text)}</pre>" for text in texts)
 
 
 def app_icon() -> QIcon:
@@ -166,7 +174,8 @@ class AboutDialog(QDialog):
         text = QTextBrowser()
         text.setOpenExternalLinks(True)
         text.setHtml(f"<h2>{APP_TITLE}</h2><p>Makes photos 4× bigger with natural detail, offline, using the "
-                     f"SinSR one-step diffusion model.</p><table>{rows}</table>{LICENCES_HTML}{card}")
+                     f"SinSR one-step diffusion model.</p><table>{rows}</table>{LICENCES_HTML}{card}"
+                     f"<h3>Notices</h3>{notices_html()}")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
