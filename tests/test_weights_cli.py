@@ -43,6 +43,8 @@ def test_list_shows_every_entry(registry: Registry, home: Path, capsys: pytest.C
     assert rows[1].split()[:3] == ["vq_f4", "autoencoder", "missing"] and "S-Lab License 1.0" in rows[1]
     assert rows[2].startswith("resshift_x4_s15")
     assert str(home / "weights") in out
+    # The built-in models need no download; Real-ESRGAN x4plus is one of them, under its choice name.
+    assert "photo (Photo), faithful (Faithful), detail (Most detail)" in out and "detail is Real-ESRGAN x4plus" in out
 
 
 def test_path_prints_the_weights_folder(home: Path, capsys: pytest.CaptureFixture[str]) -> None:

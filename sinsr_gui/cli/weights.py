@@ -95,6 +95,11 @@ def _cmd_list(store: WeightStore) -> int:
             table.append((info.name, f.architecture, f"x{f.scale}", f"{f.parameters / 1e6:.2f} M", precisions,
                           st.state, format_size(st.size), info.licence))
         _print_table(table)
+    from sinsr_gui.engine.models.builtin import DESCRIPTORS
+
+    print("\nBuilt into the app, nothing to download (`sinsr-upscale --model NAME`): "
+          + ", ".join(f"{d.kind} ({d.display_name.removesuffix(' (built-in)')})" for d in DESCRIPTORS)
+          + "; detail is Real-ESRGAN x4plus.")
     print(f"\nWeights folder: {store.root}")
     return 0
 
