@@ -14,7 +14,8 @@ from dataclasses import dataclass
 # "community:NAME" chooses an imported model; re-exported here for the settings, which stay torch-free.
 from sinsr_gui.weights.registry import COMMUNITY_PREFIX as COMMUNITY_PREFIX
 
-MODEL_CHOICES = ("auto", "sinsr", "photo", "faithful", "detail", "resshift")  # "auto": SinSR if installed, else Photo
+# "auto": SinSR if installed, else Most detail on a graphics card and Photo on the processor (engine.models)
+MODEL_CHOICES = ("auto", "sinsr", "photo", "faithful", "detail", "resshift")
 SAMPLERS = ("stochastic", "deterministic")  # the ResShift teacher's samplers; stochastic is the official default
 LEGACY_MODEL_NAMES = {"compact": "faithful"}  # earlier versions called the built-in model "compact"
 DEFAULT_SEED = 12345  # the official SinSR sampler's seed: the same seed gives the same photo

@@ -2,8 +2,8 @@
 
 Named for what they are for:
 
-* ``photo_x4``, **"Photo"**: trained on real-world degradations (JPEG, blur, noise, resizing); the default
-  whenever SinSR is not installed, because phone and web photos are what people bring;
+* ``photo_x4``, **"Photo"**: trained on real-world degradations (JPEG, blur, noise, resizing); the default on a
+  processor whenever SinSR is not installed, because phone and web photos are what people bring;
 * ``compact_x4``, **"Faithful"**: trained mostly on clean downscaled images; for clean sources such as
   renders, scans and screenshots, where it adds nothing that is not there;
 * ``realesrgan_x4plus``, **"Most detail"**: Real-ESRGAN x4plus (BSD-3-Clause), converted exactly from the

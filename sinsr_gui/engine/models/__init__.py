@@ -1,7 +1,7 @@
 """The models the app can run, how one is chosen, and a cache that keeps the loaded one.
 
 * ``sinsr``: the official SinSR v1 weights (installed by the weights manager, or explicit files);
-* ``photo``: the built-in "Photo" model, for real photos (JPEG, blur, noise): the default without SinSR;
+* ``photo``: the built-in "Photo" model, for real photos (JPEG, blur, noise): the default on a CPU without SinSR;
 * ``faithful``: the built-in "Faithful" model, for clean sources;
 * ``detail``: the built-in "Most detail" model, Real-ESRGAN x4plus: the crispest, and slow on a CPU;
 * ``resshift``: SinSR's 15-step teacher (stochastic or deterministic sampler), when its weights are installed;

@@ -1,5 +1,5 @@
-"""The built-in models that ship inside the app: "Photo" (the default without SinSR), "Faithful" and
-"Most detail".
+"""The built-in models that ship inside the app: "Photo" (the default on a CPU without SinSR), "Faithful" and
+"Most detail" (the default on a graphics card without SinSR).
 
 Photo and Faithful are the same small convolutional network (:class:`sinsr_gui.nn.compact.CompactSRNet`),
 trained differently, and fast on a laptop CPU. Most detail is Real-ESRGAN x4plus
