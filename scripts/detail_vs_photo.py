@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -32,35 +32,25 @@ sys.path.insert(0, str(ROOT))
 CROPS = {"cat1.jpeg": (100, 40), "building1.jpeg": (150, 40), "bears.jpg": (110, 50), "Lincoln.png": (50, 40)}
 SIDE = 64
 MODELS = (("photo", "Photo"), ("detail", "Most detail"))
-SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
-
-
-def labelled(rgb: np.ndarray, label: str) -> Image.Image:
-    tile = Image.fromarray(rgb)
-    canvas = Image.new("RGB", (tile.width, tile.height + 16), "white")
-    canvas.paste(tile, (0, 16))
-    ImageDraw.Draw(canvas).text((2, 2), label, fill="black")
-    return canvas
 
 
 def crop_sheet(source: Path, outputs: dict[str, Path], corner: tuple[int, int], dest: Path) -> None:
+    from sinsr_gui.evaluate.report import contact_sheet
+
     lr = np.asarray(Image.open(source).convert("RGB"))
     h, w = lr.shape[:2]
     x, y = min(corner[0], w - SIDE), min(corner[1], h - SIDE)
-    panels = [labelled(np.kron(lr[y:y + SIDE, x:x + SIDE], np.ones((4, 4, 1), np.uint8)), "input (nearest 4x)")]
+    tiles = [("input (nearest 4x)", np.kron(lr[y:y + SIDE, x:x + SIDE], np.ones((4, 4, 1), np.uint8)))]
     for kind, label in MODELS:
         hr = np.asarray(Image.open(outputs[kind]).convert("RGB"))
-        panels.append(labelled(np.ascontiguousarray(hr[4 * y:4 * (y + SIDE), 4 * x:4 * (x + SIDE)]), label))
-    sheet = Image.new("RGB", (sum(t.width for t in panels) + 4 * (len(panels) - 1), panels[0].height), "white")
-    for i, tile in enumerate(panels):
-        sheet.paste(tile, (i * (tile.width + 4), 0))
-    sheet.save(dest, optimize=True)
+        tiles.append((label, np.ascontiguousarray(hr[4 * y:4 * (y + SIDE), 4 * x:4 * (x + SIDE)])))
+    contact_sheet(tiles, 1, dest)
 
 
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from sinsr_gui.bench_e2e import cpu_name
+    from sinsr_gui.bench_e2e import PHOTO_SUFFIXES, cpu_name
     from sinsr_gui.engine.models import ModelRequest, load_model
     from sinsr_gui.engine.photo import PhotoOptions, process_file, run_to_result
 
@@ -69,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, default=ROOT / "docs" / "cpu" / "detail_vs_photo.json")
     p.add_argument("--crops", type=Path, default=ROOT / "docs" / "quality")
     args = p.parse_args(argv)
-    photos = sorted(f for f in args.photos.iterdir() if f.suffix.lower() in SUFFIXES)
+    photos = sorted(f for f in args.photos.iterdir() if f.suffix.lower() in PHOTO_SUFFIXES)
     models = {kind: load_model(ModelRequest(model=kind, device="cpu", dtype="auto"))[0] for kind, _ in MODELS}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
