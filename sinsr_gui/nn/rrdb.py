@@ -19,27 +19,12 @@ in :mod:`sinsr_gui.weights.builtin`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 _SLOPE = 0.2  # LeakyReLU's negative slope everywhere in the network
 _RESIDUAL = 0.2  # the scale of each dense block's and each RRDB's residual
-
-
-@dataclass(frozen=True)
-class RRDBConfig:
-    """Constructor arguments of :class:`RRDBNet` (saved in the model card as JSON)."""
-
-    num_feat: int = 64
-    num_block: int = 23
-    num_grow_ch: int = 32
-    upscale: int = 4
-
-    def to_dict(self) -> dict[str, int]:
-        return asdict(self)
 
 
 class _DenseBlock(nn.Module):
@@ -84,7 +69,6 @@ class RRDBNet(nn.Module):
             raise ValueError(f"only the x4 RRDBNet is built here, not x{upscale}")
         if num_feat < 1 or num_block < 1 or num_grow_ch < 1:
             raise ValueError(f"invalid RRDBNet config: {num_feat=}, {num_block=}, {num_grow_ch=}")
-        self.config = RRDBConfig(num_feat=num_feat, num_block=num_block, num_grow_ch=num_grow_ch, upscale=upscale)
         self.upscale = upscale
         self.conv_first = nn.Conv2d(3, num_feat, 3, padding=1)
         self.body = nn.Sequential(*(_RRDB(num_feat, num_grow_ch) for _ in range(num_block)))
