@@ -46,7 +46,6 @@ import torch
 
 PHOTO_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 NCNN_MODELS = {"realesrgan-x4plus": "realesrgan-x4plus", "realesr-animevideov3": "realesr-animevideov3-x4"}
-BUILTIN_MODELS = ("photo", "faithful", "detail")  # the app's built-in models, loaded as the app does
 FAST = ("photo", "faithful", "realesr-animevideov3")  # run on the big case too
 # "detail" is the built-in Real-ESRGAN x4plus; "realesrgan-x4plus" the same weights imported as a community model
 DEFAULT_MODELS = ("photo", "faithful", "detail", "realesr-animevideov3", "realesrgan-x4plus", "sinsr")
@@ -91,8 +90,9 @@ def install_community(name: str, weights_dir: Path) -> str:
 def make_model(name: str, weights_dir: Path, device: str = "cpu"):
     """The model as the app loads it (automatic precision); random full-size weights for SinSR/ResShift."""
     from sinsr_gui.engine.models import ModelRequest, load_model
+    from sinsr_gui.engine.models.builtin import DESCRIPTORS
 
-    if name in BUILTIN_MODELS:
+    if name in {d.kind for d in DESCRIPTORS}:  # the app's built-in models, loaded as the app does
         return load_model(ModelRequest(model=name, device=device, dtype="auto"))[0]
     if name == "sinsr":
         from sinsr_gui.engine import SinSRConfig, SinSRPipeline
