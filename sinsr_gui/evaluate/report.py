@@ -14,10 +14,9 @@ from PIL import Image, ImageDraw
 from sinsr_gui.atomic import atomic_write_bytes, atomic_write_text
 from sinsr_gui.evaluate.metrics import METRICS, SCALE, gradients, rgb_to_y
 from sinsr_gui.evaluate.protocols import PROTOCOL_DOC
-from sinsr_gui.evaluate.running import REFERENCE_LABELS
 
-LABELS = {"bicubic": "bicubic", "lanczos": "Lanczos", "faithful": "Faithful", "photo": "Photo", "hr": "ground truth",
-          "input": "input (bicubic x4)", **REFERENCE_LABELS}
+LABELS = {"bicubic": "bicubic", "lanczos": "Lanczos", "faithful": "Faithful", "photo": "Photo", "detail": "Most detail",
+          "hr": "ground truth", "input": "input (bicubic x4)"}
 CROPS = (  # (set, protocol, image, (top, left) of the HR crop, size)
     ("Set14", "jpeg45", "comic", (100, 60), 128),
     ("Set14", "jpeg45", "zebra", (96, 180), 128),
@@ -253,9 +252,9 @@ def _describe_models(cards: dict[str, dict], extra: dict[str, str]) -> list[str]
         phases = train.get("phases") or []
         steps = train.get("steps") or sum(int(p.get("steps", 0)) for p in phases)
         in_phases = f" in {len(phases)} phases" if len(phases) > 1 else ""
+        trained = f"{steps:,} training steps{in_phases}" if train else "trained by its authors, converted as is"
         md.append(f"- **{card.get('display_name', key)}** (`resources/models/{card.get('name', key)}.json`): "
-                  f"{arch.get('parameters', 0):,} parameters, {steps:,} training steps{in_phases}; "
-                  f"{card.get('description', '')}")
+                  f"{arch.get('parameters', 0):,} parameters, {trained}; {card.get('description', '')}")
     md += [f"- **{name}**: {text}" for name, text in extra.items()]
     return md
 
@@ -267,8 +266,8 @@ def write_quality_report(results: dict, images: dict, speed: dict, cards: dict[s
     """``quality.md`` and ``quality.json`` under ``out``, the crops in ``out/quality``.
 
     ``methods``: the rows, in order (default bicubic, Lanczos, then the cards' models); ``real`` the entries of
-    :func:`realset_sheets`; ``extra_models`` one line each for the models without a card (candidates, the
-    reference); ``teacher_targets`` the markdown of :func:`format_teacher_targets`, if any.
+    :func:`realset_sheets`; ``extra_models`` one line each for the models without a card (the candidates);
+    ``teacher_targets`` the markdown of :func:`format_teacher_targets`, if any.
     """
     crop_dir = out / "quality"
     crop_dir.mkdir(parents=True, exist_ok=True)

