@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
@@ -411,6 +411,17 @@ class DegradationMix:
         if r < self.real_world_prob + self.web_photo_prob:
             return degrade_web_photo(hr, self.web_photo, gen)
         return degrade_bicubic(hr, self.real_world.scale)
+
+    def card(self) -> dict:
+        """The mix as a model card records it: the three shares and each scheme's numbers."""
+        return {
+            "real_world_prob": self.real_world_prob,
+            "web_photo_prob": self.web_photo_prob,
+            "clean_bicubic_prob": round(1 - self.real_world_prob - self.web_photo_prob, 6),
+            "real_world": asdict(self.real_world) | {
+                "scheme": "Real-ESRGAN second-order, numbers of the official SinSR configs/SinSR.yaml"},
+            "web_photo": asdict(self.web_photo),
+        }
 
 
 def usm_sharpen(img: torch.Tensor, weight: float = 0.5, threshold: float = 10.0, radius: int = 50

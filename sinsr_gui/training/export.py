@@ -132,14 +132,7 @@ def export_photo(run_dir: Path, dest: Path) -> Path:
             },
             "optimizer": f"Adam(betas=(0.9, 0.99)), generator lr {cfg.lr_g} (warm-up {cfg.warmup}), "
             f"discriminator lr {cfg.lr_d}, discriminator-only warm-up {cfg.d_warmup} steps; EMA {cfg.ema}",
-            "degradations": {
-                "real_world_prob": mix.real_world_prob,
-                "web_photo_prob": mix.web_photo_prob,
-                "clean_bicubic_prob": round(1 - mix.real_world_prob - mix.web_photo_prob, 6),
-                "real_world": asdict(mix.real_world) | {
-                    "scheme": "Real-ESRGAN second-order, numbers of the official SinSR configs/SinSR.yaml"},
-                "web_photo": asdict(mix.web_photo),
-            },
+            "degradations": mix.card(),
             "precision": "bf16 autocast (CPU)" if cfg.bf16 else "fp32",
             "wall_time_s": meta["wall_time_s"],
             "device": meta["device"],

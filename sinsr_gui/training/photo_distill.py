@@ -485,14 +485,7 @@ def export_photo_distilled(run_variant: Path, dest: Path, data_note: str = "") -
             },
             "optimizer": f"Adam(betas=(0.9, 0.99)), lr {cfg.lr} (warm-up {cfg.warmup}), discriminator lr {cfg.lr_d} "
             f"after a {cfg.d_warmup}-step discriminator warm-up; EMA {cfg.ema}",
-            "degradations": {
-                "real_world_prob": mix.real_world_prob,
-                "web_photo_prob": mix.web_photo_prob,
-                "clean_bicubic_prob": round(1 - mix.real_world_prob - mix.web_photo_prob, 6),
-                "real_world": asdict(mix.real_world) | {
-                    "scheme": "Real-ESRGAN second-order, numbers of the official SinSR configs/SinSR.yaml"},
-                "web_photo": asdict(mix.web_photo),
-            },
+            "degradations": mix.card(),
             "precision": "teacher fp16, student bf16 autocast (GPU); teacher fp32, student bf16 autocast (CPU)",
         },
     }
