@@ -486,6 +486,35 @@ def test_the_sinsr_offer_says_how_slow_it_is_without_a_graphics_card(qtbot, monk
     assert panel.speed_note.isHidden()
 
 
+def test_the_first_run_line_says_what_each_choice_takes_here(qtbot, monkeypatch):
+    """On the first launch on a processor the line names the model in use and what it, Most detail and SinSR
+    take for a typical photo here (first estimates until measured), so the choice is informed; with a graphics
+    card Automatic runs Most detail and the line carries no times."""
+    from sinsr_gui.engine import devices
+    from sinsr_gui.engine.models.builtin import DETAIL
+    from sinsr_gui.qt.model_status import TYPICAL_PHOTO_LABEL
+
+    s = Settings(device="cpu")
+    status = ModelStatus(s)
+    text = status.first_run_text()
+    assert text.startswith("You are using Photo (built-in): it comes with the app and works offline.")
+    # The reference processor's figures: Photo about 7 s, x4plus 99.5 s per LR megapixel (about 2 min), SinSR 27 min.
+    assert (f"For a {TYPICAL_PHOTO_LABEL} photo on this computer it takes about 7 s, and Most detail (built-in), "
+            "which is crisper, about 2 min (first estimates).") in text
+    assert text.endswith("without a graphics card it takes about 27 min here (first estimate).")
+    assert status.offers_most_detail()
+    s.record_throughput("photo", "cpu", seconds=PHOTO.cpu_seconds_per_mp, megapixels=1.0)
+    s.record_throughput(DETAIL.kind, "cpu", seconds=60.0, megapixels=1.0)  # measured here: 58 s, no marks
+    assert "it takes about 7 s, and Most detail (built-in), which is crisper, about 1 min." in status.first_run_text()
+
+    monkeypatch.setattr(devices, "resolve_device", lambda device="auto": devices.torch.device("cuda"))
+    gpu = ModelStatus(Settings())
+    gpu.expected = lambda: (DETAIL, "cuda:0")  # Automatic on a graphics card (no CUDA in this test)
+    text = gpu.first_run_text()
+    assert text.startswith("You are using Most detail (built-in)") and not gpu.offers_most_detail()
+    assert " takes " not in text and "get SinSR" in text
+
+
 def test_a_community_model_file_is_imported_only_after_the_user_confirms(qtbot, tmp_path, wait):
     """Model > Import a model file…: the file is read and recognised, the user is shown what it is and asked
     (its licence is unknown to the app); a no stores nothing, a yes stores it and offers it as a choice."""

@@ -642,17 +642,10 @@ class MainWindow(QMainWindow):
             return
         from sinsr_gui.engine.models import builtin
 
-        descriptor, _ = self.model_status.expected()
-        using = (f"You are using {descriptor.display_name}: it comes with the app and works offline."
-                 if descriptor is not None else "No model is installed yet.")
         buttons = [("Get SinSR…", self.show_first_run)]
-        if descriptor is not None and descriptor.kind != builtin.DETAIL.kind:  # on a CPU: Photo, the fast one
-            using += " Most detail, also built in, is crisper and slower."
+        if self.model_status.offers_most_detail():
             buttons.append(("Use Most detail", lambda: self.use_builtin(builtin.DETAIL.kind)))
-        speed = self.model_status.sinsr_speed_note()
-        self.banner.show_message(
-            f"{using} For the most natural detail, get SinSR: a download of about 700 MB, for non-commercial "
-            f"use (also later in {GET_MODEL}).{f' {speed}' if speed else ''}", buttons, kind="first_run")
+        self.banner.show_message(self.model_status.first_run_text(), buttons, kind="first_run")
         self.preferences.update({"first_run_done": True}, show=False)
 
     def show_first_run(self) -> None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Signal
 
 from sinsr_gui.errors import UserError
-from sinsr_gui.qt.messages import with_remedy
+from sinsr_gui.qt.messages import GET_MODEL, with_remedy
 from sinsr_gui.qt.text import format_duration
 from sinsr_gui.settings import Settings
 
@@ -33,6 +33,13 @@ def affects_every_photo(error: BaseException | None, model_loaded: bool) -> bool
     from sinsr_gui.engine.tiling import OutOfMemory
 
     return error is not None and (not model_loaded or isinstance(error, OutOfMemory))
+
+
+def _no_graphics_card() -> bool:
+    """No GPU the app can use: "Automatic" device means the processor."""
+    from sinsr_gui.engine.devices import resolve_device
+
+    return resolve_device("auto").type == "cpu"
 
 
 def _about(seconds: float, *, measured: bool) -> str:
@@ -146,11 +153,10 @@ class ModelStatus(QObject):
     def sinsr_speed_note(self, megapixels: float = TYPICAL_PHOTO_MP) -> str:
         """On a computer with no graphics card the app can use, a sentence on what SinSR costs here against
         Photo for a photo of ``megapixels`` (read before downloading SinSR); "" where there is a GPU."""
-        from sinsr_gui.engine.devices import resolve_device
         from sinsr_gui.engine.models.builtin import PHOTO
         from sinsr_gui.engine.pipeline import SINSR_DESCRIPTOR
 
-        if resolve_device("auto").type != "cpu":
+        if not _no_graphics_card():
             return ""
         sinsr, photo = self.speed(SINSR_DESCRIPTOR, "cpu"), self.speed(PHOTO, "cpu")
         if sinsr is None or photo is None:
@@ -159,6 +165,42 @@ class ModelStatus(QObject):
         return (f"Without a graphics card SinSR runs on the processor, which is slow: {sinsr_time} for a "
                 f"{TYPICAL_PHOTO_LABEL} photo on this computer, against "
                 f"{format_duration(photo.seconds_for(megapixels))} with {PHOTO.display_name}.")
+
+    def offers_most_detail(self) -> bool:
+        """Whether the first-run line offers Most detail: when the model in use is another built-in one (on a
+        processor Automatic runs Photo, the fast one)."""
+        from sinsr_gui.engine.models.builtin import DETAIL
+
+        descriptor, _ = self.expected()
+        return descriptor is not None and descriptor.kind != DETAIL.kind
+
+    def first_run_text(self) -> str:
+        """The line shown once on the first launch without SinSR: the model in use; on the processor, what it
+        and Most detail (built in, crisper) take for a typical photo here; and the SinSR offer, with its time
+        here when there is no graphics card."""
+        from sinsr_gui.engine.models.builtin import DETAIL
+        from sinsr_gui.engine.pipeline import SINSR_DESCRIPTOR
+
+        descriptor, device = self.expected()
+        if descriptor is None:
+            text = "No model is installed yet."
+        else:
+            text = f"You are using {descriptor.display_name}: it comes with the app and works offline."
+            if self.offers_most_detail():
+                own, detail = self.speed(descriptor, device), self.speed(DETAIL, device)
+                if device == "cpu" and own is not None and detail is not None:
+                    marks = "" if own.measured and detail.measured else " (first estimates)"
+                    text += (f" For a {TYPICAL_PHOTO_LABEL} photo on this computer it takes "
+                             f"{format_duration(own.seconds_for(TYPICAL_PHOTO_MP))}, and {DETAIL.display_name}, "
+                             f"which is crisper, {format_duration(detail.seconds_for(TYPICAL_PHOTO_MP))}"
+                             f"{marks}.")
+                else:
+                    text += f" {DETAIL.display_name} is crisper and slower."
+        sinsr = self.speed(SINSR_DESCRIPTOR, "cpu") if _no_graphics_card() else None
+        cost = (f"; without a graphics card it takes {format_duration(sinsr.seconds_for(TYPICAL_PHOTO_MP))} here"
+                f"{'' if sinsr.measured else ' (first estimate)'}" if sinsr else "")
+        return (f"{text} For the most natural detail, get SinSR: a download of about 700 MB, for non-commercial "
+                f"use (also later in {GET_MODEL}){cost}.")
 
     def label(self) -> str:
         """For the status bar: "SinSR v1 · CPU · fp32" once loaded, else "Photo (built-in) · CPU"."""
