@@ -222,6 +222,21 @@ def slow_model_note(model: Upscaler) -> str:
             f"megapixel of input (a first estimate, from a 2-core reference processor){faster}.")
 
 
+def crisper_model_note(model: Upscaler, requested: str) -> str:
+    """When Automatic ran Photo (no SinSR, on the processor): a line naming Most detail, the crisper built-in
+    model, with both first estimates per input megapixel; "" otherwise (the app's first-run line says the same)."""
+    from sinsr_gui.engine.models.builtin import DETAIL, PHOTO
+    from sinsr_gui.engine.speed import expected_speed, format_duration
+    from sinsr_gui.engine.types import AUTO
+
+    if requested != AUTO or model.descriptor.kind != PHOTO.kind:
+        return ""
+    photo, detail = expected_speed(PHOTO, "cpu", {}), expected_speed(DETAIL, "cpu", {})
+    cost = (f": {format_duration(detail.seconds_per_mp)} per megapixel of input on the processor, against "
+            f"{format_duration(photo.seconds_per_mp)} with Photo (first estimates)" if photo and detail else "")
+    return f"For a crisper result use --model detail, {DETAIL.display_name}{cost}."
+
+
 def run_upscale(args: argparse.Namespace) -> int:
     from sinsr_gui.engine import discovery, naming, photo
     from sinsr_gui.engine.models import load_model
@@ -247,6 +262,9 @@ def run_upscale(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     if notice:
         print(f"{notice.message} {phrase(notice.remedy)}".strip(), file=sys.stderr)
+        crisper = crisper_model_note(model, options.model.model)
+        if crisper:
+            print(crisper, file=sys.stderr)
     tiling = photo.tiling_for(model, options.run)
     slow = slow_model_note(model)
     if slow:
