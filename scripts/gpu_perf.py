@@ -12,8 +12,8 @@ and on a CPU, tiny sizes, to check the script itself: ``python scripts/gpu_perf.
 What it measures (designed to take under 150 s on an H200; ``--budget`` skips what is left after that long,
 and says so in the JSON):
 
-1. **End to end**: the built-in Photo and Faithful models and SinSR (full-size v1 architecture, seeded random
-   weights) through :func:`sinsr_gui.engine.photo.upscale_photo` (the app's and the command line's use case:
+1. **End to end**: the built-in Photo, Faithful and Most detail models and SinSR (full-size v1 architecture,
+   seeded random weights) through :func:`sinsr_gui.engine.photo.upscale_photo` (the app's and the command line's use case:
    tiler, blend, colour fix) on the bundled sample photo, at 3 tile sizes, in fp16 and bf16; a cold and a warm
    run, and the peak CUDA memory of each tile size.
 2. **SinSR's tile**: :func:`sinsr_gui.bench.bench_variant` at LR 64, 128, 256 (output 256-1024) in fp16, bf16
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         config = SinSRConfig.from_json(ROOT / "tests" / "fixtures" / "case_a" / "config.json")
         photo.rgb = np.ascontiguousarray(photo.rgb[:40, :64])
         dtypes, sinsr_variants = ["bf16", "fp32"], ["fp32", "auto"]
-        models = {"photo": [32, 64], "faithful": [64], "sinsr": [64]}
+        models = {"photo": [32, 64], "faithful": [64], "detail": [32], "sinsr": [64]}
         tiles, caps_gb = [64], [0.05, 4]
         budget.seconds = float("inf")  # a check of the script: every part runs
     else:

@@ -110,7 +110,7 @@ def test_gpu_perf_script_runs_dry_on_the_cpu(tmp_path):
     out = tmp_path / "gpu.json"
     assert gpu_perf.main(["--dry-run", "--out", str(out)]) == 0
     report = json.loads(out.read_text())
-    assert {r["model"] for r in report["end_to_end"]} == {"photo", "faithful", "sinsr"}
+    assert {r["model"] for r in report["end_to_end"]} == {"photo", "faithful", "detail", "sinsr"}
     assert all(r["warm_s"] > 0 for r in report["end_to_end"])
     assert {r["variant"] for r in report["sinsr_tile"]["results"]} == {"fp32", "auto"}
     assert all(r["equal"] for r in report["memory_caps"])
