@@ -83,6 +83,7 @@ class Settings:
     sinsr_config: str = ""
     weights_dir: str = ""
     first_run_done: bool = False  # the first-run banner was shown (once), or a model was chosen in it
+    detail_offer_done: bool = False  # the "Try Most detail" offer after a Photo result was shown (once)
     auto_save_confirmed: bool = False  # the user saw and chose where a run's automatic saves go
     last_open_dir: str = ""
     window_geometry: str = ""  # base64 of QWidget.saveGeometry()

@@ -610,6 +610,60 @@ def test_first_run_offers_most_detail_beside_photo_on_a_processor(qtbot, make_wi
     assert not window.banner.isVisible() and window.status.model_label.text().startswith("Most detail")
 
 
+def test_after_a_photo_result_most_detail_is_offered_once_and_compared(qtbot, make_window, tmp_path, wait,
+                                                                         trigger):
+    """On a processor Automatic runs Photo, the fast one. After its first result on a photo small enough for
+    Most detail to take at most about a minute, one line offers Most detail; "Try Most detail" upscales the same
+    photo again with it and keeps the Photo result to compare (A/B). The offer is made once."""
+    from sinsr_gui.qt.model_status import DETAIL_OFFER_MAX_S
+
+    src = photo(tmp_path / "small.png", 40, 30, seed=3)
+    window = make_window(Settings(device="cpu", first_run_done=True))  # Automatic, no SinSR
+    window.add_paths([src])
+    job = job_named(window, "small.png")
+    wait(lambda: window.display.current is not None, "the photo to be shown")
+    assert not window.banner.isVisible()
+    trigger(window.commands.upscale)
+    wait(lambda: job.state == "done", "the Photo upscale")
+    first = job.result
+    assert first.model.kind == "photo"
+    wait(lambda: window.banner.kind == "detail_offer", "the Most detail offer")
+    text = window.banner.text()
+    assert text.startswith("For a crisper small.png, Most detail (built-in) would take about ") and \
+        "the result you have now stays" in text
+    assert window.settings.detail_offer_done and DETAIL_OFFER_MAX_S == 60.0
+    window.banner.buttons()["Try Most detail"].click()
+    assert window.settings.model == "detail" and not window.banner.isVisible()
+    wait(lambda: job.state == "done" and job.result is not first, "the Most detail upscale")
+    assert job.result.model.kind == "detail" and job.previous is first
+    wait(lambda: window.commands.compare_previous.isEnabled(), "A/B to be offered")
+    window.commands.compare_previous.trigger()
+    assert window.compare_view.labels()[0].startswith("A: Photo") and \
+        window.compare_view.labels()[1].startswith("B: Most detail")
+    wait(lambda: idle(window), "the window to be idle")
+
+    # Shown once: a later Photo result in Automatic offers nothing.
+    window.preferences.update({"model": "auto"})
+    trigger(window.commands.retry)
+    wait(lambda: job.state == "done" and job.result.model.kind == "photo", "Photo again")
+    wait(lambda: idle(window), "the window to be idle")
+    assert window.banner.kind != "detail_offer"
+
+
+def test_no_most_detail_offer_for_a_large_photo_or_a_chosen_model(qtbot, make_window):
+    """The offer's rule (ModelStatus.detail_offer): Automatic, Photo on the processor, not shown before, and Most
+    detail's estimate for this photo at most a minute."""
+    status = make_window(Settings(device="cpu", first_run_done=True)).model_status
+    assert status.detail_offer("a.png", (200, 150), "photo", "cpu")  # 0.03 MP: seconds
+    assert not status.detail_offer("big.jpg", (4000, 3000), "photo", "cpu")  # 12 MP: about 20 min
+    assert not status.detail_offer("a.png", (200, 150), "faithful", "cpu")
+    assert not status.detail_offer("a.png", (200, 150), "photo", "cuda:0")
+    status.settings.model = "photo"  # chosen on purpose
+    assert not status.detail_offer("a.png", (200, 150), "photo", "cpu")
+    status.settings.model, status.settings.detail_offer_done = "auto", True
+    assert not status.detail_offer("a.png", (200, 150), "photo", "cpu")
+
+
 def test_a_settings_file_from_before_keeps_working(qtbot, make_window):
     """Earlier versions stored the built-in model as "compact": it is the Faithful model now."""
     window = make_window(Settings.from_dict({"model": "compact", "device": "cpu", "first_run_done": True}))

@@ -220,6 +220,7 @@ class MainWindow(QMainWindow):
             controller.progressChanged.connect(self.status.show_progress)
             controller.error.connect(lambda message, title: dialogs.show_error(self, message, title))
         self.runner.resultReady.connect(self._on_result)
+        self.runner.resultReady.connect(self._offer_most_detail)
         self.runner.measured.connect(self.preferences.record_throughput)
         self.previewer.ready.connect(self._on_preview_ready)
         self.saver.failed.connect(self._on_save_failed)
@@ -658,6 +659,28 @@ class MainWindow(QMainWindow):
     def _on_banner_closed(self, kind: str) -> None:
         if kind == "first_run":
             self.status.say(f"{GET_MODEL} gets SinSR any time.")
+
+    def _offer_most_detail(self, job_id: int, _image: QImage) -> None:
+        """Once, after Automatic upscaled a single photo with Photo on the processor and Most detail would take
+        at most about a minute for it: a line with "Try Most detail", which upscales it again with Most detail
+        and keeps the Photo result to compare (A/B)."""
+        job = self.queue.get(job_id)
+        if job is None or job.result is None or self.runner.batch or self.banner.isVisible():
+            return
+        info = job.result.model
+        text = self.model_status.detail_offer(job.path.name, job.result.input_size, info.kind, info.device)
+        if not text:
+            return
+        self.banner.show_message(text, [("Try Most detail", lambda: self._try_most_detail(job_id))],
+                                 kind="detail_offer")
+        self.preferences.update({"detail_offer_done": True}, show=False)
+
+    def _try_most_detail(self, job_id: int) -> None:
+        from sinsr_gui.engine.models import builtin
+
+        self.banner.clear("detail_offer")
+        self.use_builtin(builtin.DETAIL.kind)
+        self.retry_jobs([job_id])
 
     def use_builtin(self, kind: str) -> None:
         from sinsr_gui.engine.models import descriptor_for

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 MODEL_FIELDS = ("model", "device", "precision")
 IMAGE_FIELDS = ("model", "precision", "seed", "scale", "tile", "overlap")
 FASTER_BY = 5.0  # a long run's warning names the Photo model's time when Photo is at least this many times faster
+DETAIL_OFFER_MAX_S = 60.0  # after a Photo result, Most detail is offered when it would take at most this long
 TYPICAL_PHOTO_MP, TYPICAL_PHOTO_LABEL = 0.96, "1200\u00a0×\u00a0800"  # the photo of the SinSR speed note (no break)
 
 
@@ -173,6 +174,23 @@ class ModelStatus(QObject):
 
         descriptor, _ = self.expected()
         return descriptor is not None and descriptor.kind != DETAIL.kind
+
+    def detail_offer(self, name: str, size: tuple[int, int], kind: str, device: str) -> str:
+        """After Automatic upscaled ``name`` (``size``: its width and height) with Photo on the processor: one
+        sentence offering Most detail for it, when that would take at most ``DETAIL_OFFER_MAX_S`` here; shown
+        once (``detail_offer_done``). "" otherwise: another model, one the user chose, or a photo too large."""
+        from sinsr_gui.engine.models.builtin import DETAIL, PHOTO
+        from sinsr_gui.engine.types import AUTO
+
+        s = self.settings
+        if s.detail_offer_done or s.model != AUTO or kind != PHOTO.kind or device != "cpu":
+            return ""
+        speed = self.speed(DETAIL, "cpu")
+        seconds = None if speed is None else speed.seconds_for(size[0] * size[1] / 1e6)
+        if seconds is None or seconds > DETAIL_OFFER_MAX_S:
+            return ""
+        return (f"For a crisper {name}, {DETAIL.display_name} would take {_about(seconds, measured=speed.measured)} "
+                "on this computer; the result you have now stays, to compare the two.")
 
     def first_run_text(self) -> str:
         """The line shown once on the first launch without SinSR: the model in use; on the processor, what it

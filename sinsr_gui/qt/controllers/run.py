@@ -102,6 +102,11 @@ class RunController(QObject):
         return self._processing or self.slot.busy
 
     @property
+    def batch(self) -> bool:
+        """Whether the current (or last) run has several photos."""
+        return self._batch
+
+    @property
     def running_id(self) -> int | None:
         return self._job_id
 
