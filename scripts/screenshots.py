@@ -9,8 +9,9 @@ Photo model, or with the tiny case_a SinSR test model when the built-in one is n
 Writes into docs/screenshots/: empty.png, compare_100.png, compare_zoom.png, side_by_side.png, first_run.png
 (the first-launch banner), first_run_panel.png (Model > Get the SinSR model…), where_to_save.png (the question
 before the first automatic save), batch_summary.png (after a batch with an unreadable file), unreadable.png,
-retry.png (upscaling again: the old result and the zoom stay), ab_compare.png (two results), settings.png and
-settings_advanced.png. Everything runs with a throw-away SINSR_GUI_HOME, so no real settings or weights are
+retry.png (upscaling again: the old result and the zoom stay), ab_compare.png (two results), settings.png,
+settings_advanced.png, and with a real photo (``--real``, default RealSet65 cat1.jpeg) detail_offer.png (the Most
+detail offer after Automatic's Photo result) and ab_photo_detail.png (Photo against Most detail, A/B). Everything runs with a throw-away SINSR_GUI_HOME, so no real settings or weights are
 touched.
 """
 
@@ -28,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CASE_A = ROOT / "tests" / "fixtures" / "case_a"
 DEFAULT_INPUT = Path("/work/shared/datasets/Set14/flowers.png")
+DEFAULT_REAL = Path("/work/shared/datasets/RealSet65/cat1.jpeg")  # a real web photo with heavy JPEG blocks
 SIZE = (1400, 900)
 
 
@@ -76,6 +78,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("input", nargs="?", type=Path, default=DEFAULT_INPUT)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--real", type=Path, default=DEFAULT_REAL,
+                        help="a real low-quality photo for the Most detail offer and its A/B (skipped if missing)")
     parser.add_argument("--model", choices=("auto", "photo", "faithful", "case_a"), default="auto",
                         help="auto: the built-in Photo model if present, else the tiny case_a SinSR")
     args = parser.parse_args()
@@ -212,6 +216,30 @@ def main() -> int:
     bad = next(j for j in window.queue if j.path.suffix == ".jpg")
     window.queue_panel.set_current(bad.id)
     grab(window, out / "unreadable.png")
+
+    # 6. Automatic on the processor runs Photo; after its first result on a small real photo the app offers Most
+    # detail once; trying it keeps Photo's result for A/B.
+    if args.real.is_file() and builtin_weights_path(PHOTO).is_file():
+        window = MainWindow(Settings(device="cpu", first_run_done=True), persist=False)
+        window.resize(*SIZE)
+        window.show()
+        wait_until(window.isVisible)
+        window.add_paths([args.real])
+        wait_until(lambda: window.display.current is not None)
+        window.start_processing()
+        wait_until(lambda: window.banner.kind == "detail_offer" and not window.is_busy(), 600)
+        window.compare_view.zoom_actual()
+        grab(window, out / "detail_offer.png")
+        window.banner.buttons()["Try Most detail"].click()
+        job = next(iter(window.queue))
+        wait_until(lambda: job.state == "done" and job.result.model.kind == "detail" and not window.is_busy(), 600)
+        window.commands.compare_previous.trigger()
+        window.compare_view.zoom_actual()
+        grab(window, out / "ab_photo_detail.png")
+        window.shutdown()
+        window.queue.remove(window.queue.ids())
+        window.close()
+        print(f"Most detail offered and compared on {args.real.name}.")
 
     print(f"Processed with {model_name}; input {args.input.name} shrunk 4x to {small.width}x{small.height}.")
     window.shutdown()
