@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from sinsr_gui.nn.rrdb import RRDBNet, config_from_state_dict
-from sinsr_gui.weights.builtin import DETAIL, builtin_weights_path, load_builtin_card, verify_builtin_file
+from sinsr_gui.weights.builtin import DETAIL, builtin_weights_path, load_builtin_model
 from sinsr_gui.weights.checkpoint import load_strict, read_state_dict
 from sinsr_gui.weights.ncnn import REALESRGAN_WHEEL
 
@@ -37,9 +37,9 @@ class Teacher(nn.Module):
 
     @classmethod
     def load(cls, path: Path = DEFAULT_TEACHER) -> Teacher:
-        """The network in ``path``; the built-in file is checked against its card first."""
+        """The network in ``path``; the built-in file loads as the app loads it (checked against its card)."""
         if Path(path).resolve() == DEFAULT_TEACHER.resolve():
-            verify_builtin_file(load_builtin_card(DETAIL), DETAIL)
+            return cls(load_builtin_model(name=DETAIL))
         state = read_state_dict(Path(path))
         try:
             network = RRDBNet(**config_from_state_dict(state))
