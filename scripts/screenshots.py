@@ -11,8 +11,8 @@ Writes into docs/screenshots/: empty.png, compare_100.png, compare_zoom.png, sid
 before the first automatic save), batch_summary.png (after a batch with an unreadable file), unreadable.png,
 retry.png (upscaling again: the old result and the zoom stay), ab_compare.png (two results), settings.png,
 settings_advanced.png, and with a real photo (``--real``, default RealSet65 cat1.jpeg) detail_offer.png (the Most
-detail offer after Automatic's Photo result) and ab_photo_detail.png (Photo against Most detail, A/B). Everything runs with a throw-away SINSR_GUI_HOME, so no real settings or weights are
-touched.
+detail offer after Automatic's Photo result) and ab_photo_detail.png (Photo against Most detail, A/B). Everything
+runs with a throw-away SINSR_GUI_HOME, so no real settings or weights are touched.
 """
 
 from __future__ import annotations
@@ -217,6 +217,11 @@ def main() -> int:
     window.queue_panel.set_current(bad.id)
     grab(window, out / "unreadable.png")
 
+    print(f"Processed with {model_name}; input {args.input.name} shrunk 4x to {small.width}x{small.height}.")
+    window.shutdown()
+    window.queue.remove(window.queue.ids())  # nothing to ask about on close: these results are throw-away
+    window.close()
+
     # 6. Automatic on the processor runs Photo; after its first result on a small real photo the app offers Most
     # detail once; trying it keeps Photo's result for A/B.
     if args.real.is_file() and builtin_weights_path(PHOTO).is_file():
@@ -241,10 +246,6 @@ def main() -> int:
         window.close()
         print(f"Most detail offered and compared on {args.real.name}.")
 
-    print(f"Processed with {model_name}; input {args.input.name} shrunk 4x to {small.width}x{small.height}.")
-    window.shutdown()
-    window.queue.remove(window.queue.ids())  # nothing to ask about on close: these results are throw-away
-    window.close()
     shutil.rmtree(home, ignore_errors=True)
     return 0
 
