@@ -43,8 +43,13 @@ def _no_graphics_card() -> bool:
     return resolve_device("auto").type == "cpu"
 
 
+def _estimate_mark(measured: bool) -> str:
+    """What follows a time that is not yet measured on this computer."""
+    return "" if measured else " (first estimate)"
+
+
 def _about(seconds: float, *, measured: bool) -> str:
-    return format_duration(seconds) + ("" if measured else " (first estimate)")
+    return format_duration(seconds) + _estimate_mark(measured)
 
 
 class ModelStatus(QObject):
@@ -216,7 +221,7 @@ class ModelStatus(QObject):
                     text += f" {DETAIL.display_name} is crisper and slower."
         sinsr = self.speed(SINSR_DESCRIPTOR, "cpu") if _no_graphics_card() else None
         cost = (f"; without a graphics card it takes {format_duration(sinsr.seconds_for(TYPICAL_PHOTO_MP))} here"
-                f"{'' if sinsr.measured else ' (first estimate)'}" if sinsr else "")
+                f"{_estimate_mark(sinsr.measured)}" if sinsr else "")
         return (f"{text} For the most natural detail, get SinSR: a download of about 700 MB, for non-commercial "
                 f"use (also later in {GET_MODEL}){cost}.")
 
